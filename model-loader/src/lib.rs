@@ -1,0 +1,6 @@
+//! The inference engine, as `no_std + alloc` code: the same crate runs inside
+//! the kernel (on memory-mapped weights) and on the host (tests, `cargo xtask
+//! generate`, benchmarks).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;

@@ -1,0 +1,56 @@
+//! `cargo xtask`: the one entry point for building, running, testing and
+//! benchmarking the project (matklad's xtask pattern). Each subcommand lives
+//! in a module of its own.
+
+mod args;
+mod bench;
+mod generate;
+mod image;
+mod models;
+mod run;
+mod test;
+mod util;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  run [--uefi] [--smp N] [--memory SIZE]   build everything and boot QEMU on the serial console
+  image                                    build the BIOS and UEFI disk images and print their paths
+  test                                     run every test: host unit tests and QEMU tests
+  model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
+  generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
+                                           run the inference engine on the host
+  bench                                    benchmarks, side by side with llama.cpp
+";
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let cmd = args.remove(0);
+    match cmd.as_str() {
+        "run" => run::main(args),
+        "image" => image::main(args),
+        "test" => test::main(args),
+        "model" => models::main(args),
+        "generate" => generate::main(args),
+        "bench" => bench::main(args),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}

@@ -1,0 +1,7 @@
+//! `cargo xtask models`.
+
+use anyhow::{bail, Result};
+
+pub fn main(_args: Vec<String>) -> Result<()> {
+    bail!("`cargo xtask models` is not implemented yet")
+}
