@@ -4,3 +4,6 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
+
+pub mod ggml;
+pub mod gguf;
