@@ -7,3 +7,4 @@ extern crate alloc;
 
 pub mod ggml;
 pub mod gguf;
+pub mod hparams;
