@@ -8,3 +8,4 @@ extern crate alloc;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
+pub mod tokenizer;
