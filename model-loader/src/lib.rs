@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod chat;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
