@@ -9,4 +9,5 @@ pub mod chat;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
+pub mod support;
 pub mod tokenizer;

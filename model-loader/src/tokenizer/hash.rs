@@ -9,13 +9,10 @@ const K: u64 = 0x9E37_79B9_7F4A_7C15;
 /// A hash of a byte string (multiply-rotate over 8-byte words).
 pub fn hash_bytes(b: &[u8]) -> u64 {
     let mut h = K ^ (b.len() as u64);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    let (chunks, r) = b.as_chunks::<8>();
+    for c in chunks {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(*c)).wrapping_mul(K);
     }
-    let r = chunks.remainder();
     if !r.is_empty() {
         let mut w = [0u8; 8];
         w[..r.len()].copy_from_slice(r);

@@ -569,3 +569,219 @@ impl Tokenizer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::{GgufWriter, WriteValue};
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    /// A byte-level BPE vocabulary: the 256 byte characters, then `extra`
+    /// tokens, then `specials` (control tokens).
+    fn bpe_file(
+        extra: &[&str],
+        merges: &[&str],
+        specials: &[&str],
+        more: &[(&str, WriteValue<'_>)],
+    ) -> Vec<u8> {
+        let mut toks: Vec<String> = (0..=255u8)
+            .map(|b| unicode::byte_to_char(b).to_string())
+            .collect();
+        toks.extend(extra.iter().map(|s| s.to_string()));
+        toks.extend(specials.iter().map(|s| s.to_string()));
+        let types: Vec<i32> = (0..toks.len())
+            .map(|i| if i >= 256 + extra.len() { 3 } else { 1 })
+            .collect();
+        let refs: Vec<&str> = toks.iter().map(|s| s.as_str()).collect();
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("gpt2"))
+            .kv("tokenizer.ggml.pre", WriteValue::Str("gpt-2"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&refs))
+            .kv("tokenizer.ggml.token_type", WriteValue::I32Array(&types))
+            .kv("tokenizer.ggml.merges", WriteValue::StrArray(merges));
+        for (k, v) in more {
+            let v = match v {
+                WriteValue::U32(x) => WriteValue::U32(*x),
+                WriteValue::Bool(x) => WriteValue::Bool(*x),
+                WriteValue::Str(x) => WriteValue::Str(x),
+                _ => unreachable!(),
+            };
+            w.kv(k, v);
+        }
+        w.to_bytes()
+    }
+
+    fn build(bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
+        Tokenizer::from_gguf(&Gguf::parse(bytes).unwrap())
+    }
+
+    fn id(tok: &Tokenizer, s: &str) -> u32 {
+        tok.token_id(s).unwrap()
+    }
+
+    #[test]
+    fn merges_apply_by_rank() {
+        // "ab" merges before "bc" (lower rank), so "abc" -> "ab" + "c"
+        // whatever the order of the pairs in the word.
+        let f = bpe_file(&["ab", "bc", "abc"], &["a b", "b c", "ab c"], &[], &[]);
+        let tok = build(&f).unwrap();
+        assert_eq!(tok.encode("abc", false, false), vec![id(&tok, "abc")]);
+        assert_eq!(
+            tok.encode("bcab", false, false),
+            vec![id(&tok, "bc"), id(&tok, "ab")]
+        );
+        // Each word is merged on its own: " abc" is " " + "abc".
+        assert_eq!(
+            tok.encode("x abc", false, false),
+            vec![id(&tok, "x"), id(&tok, "Ġ"), id(&tok, "abc")]
+        );
+        assert_eq!(
+            tok.decode(&tok.encode("x abc\n", false, false), false)
+                .unwrap(),
+            "x abc\n"
+        );
+    }
+
+    #[test]
+    fn special_tokens_and_bos() {
+        let f = bpe_file(
+            &[],
+            &[],
+            &["<|im_start|>", "<|im_end|>", "<|im"],
+            &[
+                ("tokenizer.ggml.bos_token_id", WriteValue::U32(256)),
+                ("tokenizer.ggml.eos_token_id", WriteValue::U32(257)),
+                ("tokenizer.ggml.add_bos_token", WriteValue::Bool(true)),
+            ],
+        );
+        let tok = build(&f).unwrap();
+        let (start, end, im) = (256, 257, 258);
+        // Longest special token first.
+        assert_eq!(
+            tok.encode("<|im_start|>a<|im", true, true),
+            vec![start, start, id(&tok, "a"), im]
+        );
+        // Without parse_special, control tokens are plain text.
+        let plain = tok.encode("<|im_end|>", false, false);
+        assert!(!plain.contains(&end) && plain.len() == "<|im_end|>".len());
+        assert_eq!(tok.eos(), Some(end));
+        assert_eq!(tok.eot(), Some(end));
+        assert!(tok.is_eog(end) && !tok.is_eog(start));
+        assert!(tok.adds_bos());
+        // Rendering special tokens is optional.
+        assert_eq!(
+            tok.decode(&[start, id(&tok, "a"), end], true).unwrap(),
+            "<|im_start|>a<|im_end|>"
+        );
+        assert_eq!(
+            tok.decode(&[start, id(&tok, "a"), end], false).unwrap(),
+            "a"
+        );
+    }
+
+    #[test]
+    fn hostile_metadata_is_an_error() {
+        let missing = bpe_file(&["ab"], &["a b", "a q9"], &[], &[]);
+        assert!(matches!(
+            build(&missing),
+            Err(TokenizerError::BadMerge { rank: 1, .. })
+        ));
+        let no_result = bpe_file(&[], &["a b"], &[], &[]);
+        let e = build(&no_result).unwrap_err();
+        assert!(e.to_string().contains("merged text is not a token"), "{e}");
+        let no_space = bpe_file(&[], &["ab"], &[], &[]);
+        assert!(matches!(
+            build(&no_space),
+            Err(TokenizerError::BadMerge { .. })
+        ));
+        let dup = bpe_file(&["a"], &[], &[], &[]);
+        assert!(matches!(
+            build(&dup),
+            Err(TokenizerError::DuplicateToken { .. })
+        ));
+        let pre = bpe_file(
+            &[],
+            &[],
+            &[],
+            &[("tokenizer.ggml.pre", WriteValue::Str("llama-bpe"))],
+        );
+        // A second `pre` key is a duplicate key: the GGUF parser refuses it.
+        assert!(Gguf::parse(&pre).is_err());
+
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("gpt2"))
+            .kv("tokenizer.ggml.pre", WriteValue::Str("gpt-2"))
+            .kv("tokenizer.ggml.tokens", WriteValue::U32(3));
+        assert!(matches!(build(&w.to_bytes()), Err(TokenizerError::Gguf(_))));
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("bert"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&["a"]));
+        assert!(matches!(
+            build(&w.to_bytes()),
+            Err(TokenizerError::UnsupportedModel(_))
+        ));
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("gpt2"))
+            .kv("tokenizer.ggml.pre", WriteValue::Str("tekken"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&["a"]));
+        assert!(matches!(
+            build(&w.to_bytes()),
+            Err(TokenizerError::UnsupportedPre(_))
+        ));
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("llama"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&["a", "b"]))
+            .kv("tokenizer.ggml.token_type", WriteValue::I32Array(&[1]));
+        assert!(matches!(
+            build(&w.to_bytes()),
+            Err(TokenizerError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_range_ids() {
+        let f = bpe_file(
+            &[],
+            &[],
+            &[],
+            &[("tokenizer.ggml.bos_token_id", WriteValue::U32(1 << 30))],
+        );
+        let tok = build(&f).unwrap();
+        // The default BOS of byte-level BPE (11) is kept, as llama.cpp does.
+        assert_eq!(tok.bos(), Some(11));
+        let n = tok.vocab_size() as u32;
+        assert!(matches!(
+            tok.token_bytes(n),
+            Err(TokenizerError::BadTokenId { .. })
+        ));
+        assert!(tok.decode(&[0, n], false).is_err());
+        assert_eq!(tok.token_text(n), None);
+        let mut d = Detokenizer::new(&tok, false);
+        assert!(d.push(n).is_err());
+    }
+
+    #[test]
+    fn streaming_holds_partial_utf8() {
+        let f = bpe_file(&[], &[], &[], &[]);
+        let tok = build(&f).unwrap();
+        let ids = tok.encode("é€🦙!", false, false);
+        assert_eq!(ids.len(), 2 + 3 + 4 + 1); // no merges: one token per byte
+        let mut d = Detokenizer::new(&tok, false);
+        let mut out = String::new();
+        let mut emitted = Vec::new();
+        for &i in &ids {
+            let s = d.push(i).unwrap();
+            emitted.push(s.len());
+            out += s;
+        }
+        assert_eq!(out, "é€🦙!");
+        assert_eq!(emitted, vec![0, 2, 0, 0, 3, 0, 0, 0, 4, 1]);
+        assert!(!d.has_pending());
+        // An invalid or unfinished sequence ends up as U+FFFD.
+        let b = |x: u8| tok.token_id(&unicode::byte_to_char(x).to_string()).unwrap();
+        assert_eq!(d.push(b(0xFF)).unwrap(), "\u{FFFD}");
+        assert_eq!(d.push(b(0xE2)).unwrap(), "");
+        assert_eq!(d.finish(), "\u{FFFD}");
+    }
+}

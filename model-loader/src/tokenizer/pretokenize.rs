@@ -73,9 +73,7 @@ pub fn split(pre: PreTokenizer, text: &str, s: &mut Scratch, out: &mut Vec<(usiz
     let (cur, next) = (&mut s.a, &mut s.b);
     cur.clear();
     cur.push((0, t.cps.len()));
-    let pass = |f: &dyn Fn(&Text<'_>, usize, usize, &mut Vec<(usize, usize)>),
-                cur: &mut Vec<(usize, usize)>,
-                next: &mut Vec<(usize, usize)>| {
+    let pass = |f: &Pass<'_>, cur: &mut Vec<(usize, usize)>, next: &mut Vec<(usize, usize)>| {
         next.clear();
         for &(a, b) in cur.iter() {
             f(&t, a, b, next);
@@ -115,6 +113,9 @@ pub fn split(pre: PreTokenizer, text: &str, s: &mut Scratch, out: &mut Vec<(usiz
     out.extend(cur.iter().map(|&(a, b)| (byte(a), byte(b))));
 }
 
+/// A splitting pass: splits the segment `[start, end)` into `out`.
+type Pass<'f> = dyn Fn(&Text<'_>, usize, usize, &mut Vec<(usize, usize)>) + 'f;
+
 /// The code points of the text with their classes.
 struct Text<'a> {
     cps: &'a [(u32, u32)],
@@ -146,7 +147,7 @@ fn is_contraction(t: &Text<'_>, pos: usize, end: usize, ignore_case: bool) -> us
         }
     };
     let n = low(t.cp(pos + 1));
-    if [b's', b't', b'm', b'd'].iter().any(|&x| n == x as u32) {
+    if b"stmd".iter().any(|&x| n == x as u32) {
         return 2;
     }
     if pos + 2 < end {

@@ -146,10 +146,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let last_start = hay.len() - needle.len();
     let mut i = 0;
     while i <= last_start {
-        match hay[i..=last_start].iter().position(|&b| b == first) {
-            None => return None,
-            Some(p) => i += p,
-        }
+        i += hay[i..=last_start].iter().position(|&b| b == first)?;
         if &hay[i..i + needle.len()] == needle {
             return Some(i);
         }
