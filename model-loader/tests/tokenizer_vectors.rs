@@ -102,3 +102,52 @@ fn golden_qwen_coder() {
         "qwen2.5-coder-0.5b-instruct-q4_k_m.jsonl",
     );
 }
+
+/// SentencePiece details the vectors do not cover: BOS added by default,
+/// control tokens parsed on request, and the space prefixed to the text
+/// that follows a special token.
+#[test]
+fn spm_specials_and_bos() {
+    let dir = common::reference_dir().join("tokenizer");
+    let bytes = std::fs::read(dir.join("ggml-vocab-llama-spm.gguf")).unwrap();
+    let tok = Tokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+    assert!(tok.adds_bos() && tok.adds_space_prefix());
+    let hello = tok.encode("Hello", false, false);
+    assert_eq!(hello, vec![tok.token_id("\u{2581}Hello").unwrap()]);
+    assert_eq!(
+        tok.encode("Hello", true, false),
+        [vec![1], hello.clone()].concat()
+    );
+    // "<s>" is a control token: text when not parsed, BOS when parsed.
+    let parsed = tok.encode("<s>Hello</s>", false, true);
+    assert_eq!(parsed, [vec![1], hello.clone(), vec![2]].concat());
+    assert_ne!(tok.encode("<s>Hello", false, false)[0], 1);
+    // Byte fallback: a character without a token becomes <0xXX> tokens.
+    let ids = tok.encode("\u{10FFFD}", false, false);
+    let texts: Vec<String> = ids
+        .iter()
+        .map(|&i| String::from_utf8_lossy(tok.token_text(i).unwrap()).into_owned())
+        .collect();
+    assert_eq!(texts, ["\u{2581}", "<0xF4>", "<0x8F>", "<0xBF>", "<0xBD>"]);
+    assert_eq!(tok.decode(&ids, false).unwrap(), "\u{10FFFD}");
+    assert_eq!(
+        (tok.bos(), tok.eos(), tok.unk()),
+        (Some(1), Some(2), Some(0))
+    );
+}
+
+/// Building the tokenizer is part of boot: keep it cheap.
+#[test]
+fn build_time() {
+    let bytes = common::read_model(common::QWEN_CODER);
+    let g = Gguf::parse(&bytes).unwrap();
+    let t = std::time::Instant::now();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    let dt = t.elapsed();
+    eprintln!(
+        "qwen2 tokenizer ({} tokens, {} merges) built in {dt:?}",
+        tok.vocab_size(),
+        tok.n_merges()
+    );
+    assert!(dt.as_secs_f64() < 2.0, "{dt:?}");
+}

@@ -114,28 +114,52 @@ pub fn code_points(text: &str, out: &mut alloc::vec::Vec<(u32, u32)>) {
     out.extend(text.char_indices().map(|(i, c)| (c as u32, i as u32)));
 }
 
+const fn printable(b: u8) -> bool {
+    matches!(b, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF)
+}
+
+/// GPT-2's byte -> code point table (see [`byte_to_char`]).
+const BYTE_CHARS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut n = 0;
+    let mut b = 0;
+    while b < 256 {
+        if printable(b as u8) {
+            t[b] = b as u16;
+        } else {
+            t[b] = 0x100 + n;
+            n += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// The inverse for U+0100..U+0143: the byte each stands for.
+const SHIFTED_BYTES: [u8; 0x44] = {
+    let mut t = [0u8; 0x44];
+    let mut b = 0;
+    while b < 256 {
+        if !printable(b as u8) {
+            t[(BYTE_CHARS[b] - 0x100) as usize] = b as u8;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// The character GPT-2's byte-level BPE uses for byte `b`: printable Latin-1
 /// bytes stand for themselves, the others are shifted to U+0100.. in order.
 pub fn byte_to_char(b: u8) -> char {
-    let printable = |x: u8| matches!(x, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF);
-    if printable(b) {
-        return b as char;
-    }
-    let n = (0..b).filter(|&x| !printable(x)).count() as u32;
-    char::from_u32(0x100 + n).unwrap_or('\u{FFFD}')
+    char::from_u32(BYTE_CHARS[b as usize] as u32).unwrap_or('\u{FFFD}')
 }
 
 /// The inverse of [`byte_to_char`]: None for characters no byte maps to.
 pub fn char_to_byte(c: char) -> Option<u8> {
     let cp = c as u32;
     match cp {
-        0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF => Some(cp as u8),
-        0x100..=0x143 => {
-            let n = cp - 0x100;
-            (0u8..=255)
-                .filter(|&x| !matches!(x, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF))
-                .nth(n as usize)
-        }
+        0..=0xFF if printable(cp as u8) => Some(cp as u8),
+        0x100..=0x143 => Some(SHIFTED_BYTES[(cp - 0x100) as usize]),
         _ => None,
     }
 }
