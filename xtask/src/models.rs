@@ -395,11 +395,10 @@ mod sha256 {
                 self.compress(&b);
                 self.filled = 0;
             }
-            let mut chunks = data.chunks_exact(64);
-            for c in &mut chunks {
-                self.compress(c.try_into().unwrap());
+            let (chunks, r) = data.as_chunks::<64>();
+            for c in chunks {
+                self.compress(c);
             }
-            let r = chunks.remainder();
             self.block[..r.len()].copy_from_slice(r);
             self.filled = r.len();
         }
