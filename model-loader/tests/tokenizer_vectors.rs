@@ -135,19 +135,3 @@ fn spm_specials_and_bos() {
         (Some(1), Some(2), Some(0))
     );
 }
-
-/// Building the tokenizer is part of boot: keep it cheap.
-#[test]
-fn build_time() {
-    let bytes = common::read_model(common::QWEN_CODER);
-    let g = Gguf::parse(&bytes).unwrap();
-    let t = std::time::Instant::now();
-    let tok = Tokenizer::from_gguf(&g).unwrap();
-    let dt = t.elapsed();
-    eprintln!(
-        "qwen2 tokenizer ({} tokens, {} merges) built in {dt:?}",
-        tok.vocab_size(),
-        tok.n_merges()
-    );
-    assert!(dt.as_secs_f64() < 2.0, "{dt:?}");
-}
