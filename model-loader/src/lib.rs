@@ -9,5 +9,6 @@ pub mod chat;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
+pub mod pack;
 pub mod support;
 pub mod tokenizer;
