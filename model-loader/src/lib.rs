@@ -5,6 +5,9 @@
 
 extern crate alloc;
 
+pub mod cpu;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
+pub mod quant;
+pub mod rng;
