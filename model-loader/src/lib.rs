@@ -9,5 +9,8 @@ pub mod cpu;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
+pub mod kv;
+pub mod model;
 pub mod quant;
 pub mod rng;
+pub mod session;
