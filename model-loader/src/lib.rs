@@ -14,3 +14,4 @@ pub mod model;
 pub mod quant;
 pub mod rng;
 pub mod session;
+pub mod tokenizer;
