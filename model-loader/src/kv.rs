@@ -181,8 +181,8 @@ mod tests {
             }
         }
         kv.set_n_tokens(5);
-        assert_eq!(kv.keys(1, 2, 5)[4 * 3 + 1], (100 + 30 + 9) as f32);
-        assert_eq!(kv.values(0, 1, 5)[4], -(10 + 4) as f32);
+        assert_eq!(kv.keys(1, 2, 5)[4 * 3 + 1].to_f32(), (100 + 30 + 9) as f32);
+        assert_eq!(kv.values(0, 1, 5)[4].to_f32(), -(10 + 4) as f32);
 
         let saved = kv.serialize(3);
         assert_eq!(saved.len(), kv.serialized_len(3));

@@ -13,5 +13,6 @@ pub mod kv;
 pub mod model;
 pub mod quant;
 pub mod rng;
+pub mod sampler;
 pub mod session;
 pub mod tokenizer;
