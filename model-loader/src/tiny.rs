@@ -91,7 +91,7 @@ pub fn write_with(cfg: &TinyConfig, seed: u64, vocab: &Gguf<'_>) -> Result<Vec<u
             "llama.attention.layer_norm_rms_epsilon",
             WriteValue::F32(1e-5),
         );
-    copy_tokenizer(vocab, &mut w)?;
+    copy_metadata(vocab, &mut w, |k| k.starts_with("tokenizer."))?;
 
     let mut rng = Rng::new(seed);
     let e = cfg.n_embd;
@@ -150,12 +150,15 @@ fn shift_norms(bytes: &mut [u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Copies every `tokenizer.*` metadata entry.
-fn copy_tokenizer(vocab: &Gguf<'_>, w: &mut GgufWriter) -> Result<(), ModelError> {
-    let bad =
-        ModelError::Invalid("the vocabulary file has a tokenizer entry the writer cannot copy");
-    for (key, value) in vocab.metadata() {
-        if !key.starts_with("tokenizer.") {
+/// Copies the metadata entries whose key `keep` accepts.
+pub fn copy_metadata(
+    src: &Gguf<'_>,
+    w: &mut GgufWriter,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(), ModelError> {
+    let bad = ModelError::Invalid("a metadata entry cannot be copied");
+    for (key, value) in src.metadata() {
+        if !keep(key) {
             continue;
         }
         match value {
