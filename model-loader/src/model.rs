@@ -161,7 +161,9 @@ impl<'a> Model<'a> {
     pub fn from_gguf(gguf: &Gguf<'a>) -> Result<Model<'a>, ModelError> {
         // The architecture first, so that an unsupported one is named as such
         // rather than as a missing hyperparameter.
-        let arch = gguf.get_str("general.architecture")?.unwrap_or("");
+        let arch = gguf
+            .get_str("general.architecture")?
+            .ok_or(ModelError::HParams(HParamsError::NoArchitecture))?;
         let (rope_style, has_qkv_bias) = match arch {
             "llama" => (RopeStyle::Normal, false),
             "qwen2" => (RopeStyle::Neox, true),

@@ -7,7 +7,7 @@ use core::ops::Range;
 
 use half::f16;
 
-use super::blocks::{f16_at, layout, scale_min_k4, BlockQ8_0, BlockQ8_1, BlockQ8_K};
+use super::blocks::{f16_at, f16_bits_to_f32, layout, scale_min_k4, BlockQ8_0, BlockQ8_1, BlockQ8_K};
 use super::matrix::{ActData, Acts, QMatrix};
 
 // ---------------------------------------------------------------------------
@@ -212,7 +212,7 @@ pub fn dot_q6_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
 pub fn dot_f16_row(row: &[u8], x: &[f16]) -> f32 {
     let mut sum = 0.0f32;
     for (b, y) in row.chunks_exact(2).zip(x) {
-        sum += f16_at(b, 0) * y.to_f32();
+        sum += f16_at(b, 0) * f16_bits_to_f32(y.to_bits());
     }
     sum
 }
@@ -290,7 +290,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
     let mut s = 0.0f32;
     for (x, y) in a.iter().zip(b) {
-        s += x.to_f32() * y.to_f32();
+        s += f16_bits_to_f32(x.to_bits()) * f16_bits_to_f32(y.to_bits());
     }
     s
 }
@@ -298,7 +298,7 @@ pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
 /// `y += a * x`.
 pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
     for (o, v) in y.iter_mut().zip(x) {
-        *o += a * v.to_f32();
+        *o += a * f16_bits_to_f32(v.to_bits());
     }
 }
 
