@@ -286,7 +286,7 @@ fn matrix<'a>(
         ty: t.ty,
     };
     let act = ActType::for_weight(t.ty).ok_or_else(unsupported)?;
-    if n_cols as usize % act.block_len() != 0 {
+    if !(n_cols as usize).is_multiple_of(act.block_len()) {
         return Err(unsupported());
     }
     QMatrix::new(t.ty, n_cols as usize, n_rows as usize, t.data).map_err(ModelError::Quant)

@@ -304,7 +304,7 @@ pub fn rope_angles(pos: f32, base: f32, freq_scale: f32, out: &mut [f32]) {
     let n = out.len();
     let theta_scale = libm::powf(base, -2.0 / n as f32);
     let mut theta = pos;
-    for pair in out.chunks_exact_mut(2) {
+    for pair in out.as_chunks_mut::<2>().0 {
         let t = freq_scale * theta;
         pair[0] = libm::cosf(t);
         pair[1] = libm::sinf(t);

@@ -61,12 +61,12 @@ pub fn write_with(cfg: &TinyConfig, seed: u64, vocab: &Gguf<'_>) -> Result<Vec<u
     if cfg.n_layer == 0
         || cfg.n_head == 0
         || cfg.n_head_kv == 0
-        || cfg.n_head % cfg.n_head_kv != 0
-        || cfg.n_embd % 32 != 0
-        || cfg.n_embd % cfg.n_head != 0
-        || (cfg.n_embd / cfg.n_head) % 2 != 0
+        || !cfg.n_head.is_multiple_of(cfg.n_head_kv)
+        || !cfg.n_embd.is_multiple_of(32)
+        || !cfg.n_embd.is_multiple_of(cfg.n_head)
+        || !(cfg.n_embd / cfg.n_head).is_multiple_of(2)
         || cfg.n_ff == 0
-        || cfg.n_ff % 256 != 0
+        || !cfg.n_ff.is_multiple_of(256)
     {
         return Err(ModelError::Invalid("tiny model: inconsistent shape"));
     }
@@ -142,7 +142,7 @@ fn shift_norms(bytes: &mut [u8]) -> Result<(), ModelError> {
             .collect()
     };
     for (off, len) in spans {
-        for c in bytes[off..off + len].chunks_exact_mut(4) {
+        for c in bytes[off..off + len].as_chunks_mut::<4>().0 {
             let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) + 1.0;
             c.copy_from_slice(&v.to_le_bytes());
         }

@@ -7,7 +7,9 @@ use core::ops::Range;
 
 use half::f16;
 
-use super::blocks::{f16_at, f16_bits_to_f32, layout, scale_min_k4, BlockQ8_0, BlockQ8_1, BlockQ8_K};
+use super::blocks::{
+    f16_at, f16_bits_to_f32, layout, scale_min_k4, BlockQ8_0, BlockQ8_1, BlockQ8_K,
+};
 use super::matrix::{ActData, Acts, QMatrix};
 
 // ---------------------------------------------------------------------------
@@ -130,7 +132,7 @@ fn isums_q6_k(ql: &[u8; 128], qh: &[u8; 64], y: &[i8; 256], out: &mut [i32; 16])
 pub fn dot_q4_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
     use layout::q4_0::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         let sumi = idot_nibbles(arr(&b[QS..QS + 16]), 8, &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d);
     }
@@ -141,7 +143,7 @@ pub fn dot_q4_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q4_1(row: &[u8], x: &[BlockQ8_1]) -> f32 {
     use layout::q4_1::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         let sumi = idot_nibbles(arr(&b[QS..QS + 16]), 0, &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d) + f16_at(b, M) * y.s;
     }
@@ -152,7 +154,7 @@ pub fn dot_q4_1(row: &[u8], x: &[BlockQ8_1]) -> f32 {
 pub fn dot_q5_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
     use layout::q5_0::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         let sumi = idot_q5_0(arr(&b[QS..QS + 16]), arr(&b[QH..QH + 4]), &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d);
     }
@@ -163,7 +165,7 @@ pub fn dot_q5_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q8_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
     use layout::q8_0::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         let sumi = idot_i8(arr(&b[QS..QS + 32]), &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d);
     }
@@ -175,7 +177,7 @@ pub fn dot_q4_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
     use layout::q4_k::*;
     let mut sum = 0.0f32;
     let mut sub = [0i32; 8];
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         let scales = &b[SCALES..SCALES + 12];
         isums_q4_k(arr(&b[QS..QS + 128]), &y.qs, &mut sub);
         let mut sumi = 0i32;
@@ -197,7 +199,7 @@ pub fn dot_q6_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
     use layout::q6_k::*;
     let mut sum = 0.0f32;
     let mut sub = [0i32; 16];
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         isums_q6_k(arr(&b[QL..QL + 128]), arr(&b[QH..QH + 64]), &y.qs, &mut sub);
         let mut sumi = 0i32;
         for (j, &s) in sub.iter().enumerate() {
@@ -211,7 +213,7 @@ pub fn dot_q6_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
 /// F16 row · F16 activations (f32 accumulation).
 pub fn dot_f16_row(row: &[u8], x: &[f16]) -> f32 {
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(2).zip(x) {
+    for (b, y) in row.as_chunks::<2>().0.iter().zip(x) {
         sum += f16_at(b, 0) * f16_bits_to_f32(y.to_bits());
     }
     sum
@@ -220,7 +222,7 @@ pub fn dot_f16_row(row: &[u8], x: &[f16]) -> f32 {
 /// F32 row · F32 activations.
 pub fn dot_f32_row(row: &[u8], x: &[f32]) -> f32 {
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(4).zip(x) {
+    for (b, y) in row.as_chunks::<4>().0.iter().zip(x) {
         sum += f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * y;
     }
     sum
