@@ -6,9 +6,17 @@
 extern crate alloc;
 
 pub mod chat;
+pub mod cpu;
 pub mod ggml;
 pub mod gguf;
 pub mod hparams;
+pub mod kv;
+pub mod model;
 pub mod pack;
+pub mod quant;
+pub mod rng;
+pub mod sampler;
+pub mod session;
 pub mod support;
+pub mod tiny;
 pub mod tokenizer;

@@ -1,0 +1,483 @@
+//! Running a [`Model`]: a [`Session`] owns the KV cache and every scratch
+//! buffer (allocated once, in [`Session::new`]), and advances one sequence:
+//! [`Session::prefill`] feeds a batch of prompt tokens (matrix × matrix
+//! products, each weight block reused for the whole batch) and
+//! [`Session::decode_step`] feeds one token; both return the logits of the
+//! last token fed. The caller drives generation token by token, so it can
+//! stop whenever it wants.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use half::f16;
+
+use crate::kv::KvCache;
+use crate::model::{Model, ModelError, RopeStyle};
+use crate::quant::{ActBuffer, Backend, QMatrix};
+
+/// Progress of a long prefill: called with (tokens done, tokens in total)
+/// after every batch; returning `false` stops the prefill with
+/// [`ModelError::Cancelled`] (the tokens already done stay in the cache).
+pub type Progress<'p> = &'p mut dyn FnMut(usize, usize) -> bool;
+
+/// Scratch buffers for a batch of up to `max_batch` tokens.
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    tmp: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    cos_sin: Vec<f32>,
+    q16: Vec<f16>,
+    scores: Vec<f32>,
+    acts: ActBuffer,
+    logits: Vec<f32>,
+}
+
+/// One sequence being decoded.
+pub struct Session<'m, 'a> {
+    model: &'m Model<'a>,
+    backend: Backend,
+    kv: KvCache,
+    max_batch: usize,
+    s: Scratch,
+}
+
+impl<'m, 'a> Session<'m, 'a> {
+    /// A session with room for `n_ctx` tokens that prefills up to
+    /// `max_batch` tokens per forward pass.
+    pub fn new(
+        model: &'m Model<'a>,
+        backend: &Backend,
+        n_ctx: usize,
+        max_batch: usize,
+    ) -> Result<Self, ModelError> {
+        if n_ctx == 0 || max_batch == 0 {
+            return Err(ModelError::Invalid(
+                "context and batch sizes must be positive",
+            ));
+        }
+        let hp = &model.hparams;
+        let (e, q, kv, ff) = (hp.n_embd, hp.n_embd_q(), hp.n_embd_kv(), hp.n_ff);
+        let b = max_batch;
+        let widest = e.max(q).max(ff);
+        Ok(Session {
+            model,
+            backend: *backend,
+            kv: KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx),
+            max_batch,
+            s: Scratch {
+                x: vec![0.0; b * e],
+                xn: vec![0.0; b * e],
+                q: vec![0.0; b * q],
+                k: vec![0.0; b * kv],
+                v: vec![0.0; b * kv],
+                attn: vec![0.0; b * q],
+                tmp: vec![0.0; b * e],
+                gate: vec![0.0; b * ff],
+                up: vec![0.0; b * ff],
+                cos_sin: vec![0.0; b * hp.rope_dim],
+                q16: vec![f16::ZERO; hp.head_dim],
+                scores: vec![0.0; n_ctx],
+                acts: ActBuffer::new(widest, b),
+                logits: vec![0.0; hp.n_vocab],
+            },
+        })
+    }
+
+    pub fn model(&self) -> &'m Model<'a> {
+        self.model
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Tokens in the context so far.
+    pub fn n_tokens(&self) -> usize {
+        self.kv.n_tokens()
+    }
+
+    /// The context capacity.
+    pub fn n_ctx(&self) -> usize {
+        self.kv.n_ctx()
+    }
+
+    /// Forgets every token from position `n` on.
+    pub fn truncate(&mut self, n: usize) {
+        self.kv.truncate(n);
+    }
+
+    pub fn kv_cache(&self) -> &KvCache {
+        &self.kv
+    }
+
+    /// For restoring a saved prefix ([`KvCache::deserialize_into`]).
+    pub fn kv_cache_mut(&mut self) -> &mut KvCache {
+        &mut self.kv
+    }
+
+    /// The logits of the last token fed.
+    pub fn logits(&self) -> &[f32] {
+        &self.s.logits
+    }
+
+    /// Feeds `tokens` (in batches of at most `max_batch`) and returns the
+    /// logits of the last one.
+    pub fn prefill(
+        &mut self,
+        tokens: &[u32],
+        progress: Option<Progress<'_>>,
+    ) -> Result<&[f32], ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::Invalid("prefill needs at least one token"));
+        }
+        self.check_room(tokens)?;
+        let mut progress = progress;
+        let mut done = 0;
+        for chunk in tokens.chunks(self.max_batch) {
+            self.forward(chunk)?;
+            done += chunk.len();
+            if let Some(p) = progress.as_mut() {
+                if !p(done, tokens.len()) && done < tokens.len() {
+                    return Err(ModelError::Cancelled);
+                }
+            }
+        }
+        Ok(&self.s.logits)
+    }
+
+    /// Feeds one token and returns its logits.
+    pub fn decode_step(&mut self, token: u32) -> Result<&[f32], ModelError> {
+        self.check_room(&[token])?;
+        self.forward(&[token])?;
+        Ok(&self.s.logits)
+    }
+
+    fn check_room(&self, tokens: &[u32]) -> Result<(), ModelError> {
+        if self.kv.n_tokens() + tokens.len() > self.kv.n_ctx() {
+            return Err(ModelError::ContextFull {
+                n_ctx: self.kv.n_ctx(),
+            });
+        }
+        let n_vocab = self.model.tok_embd.n_rows;
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ModelError::BadToken { token: t, n_vocab });
+        }
+        Ok(())
+    }
+
+    /// `out[t][r] = w · input[t]` for the first `n` rows of `input` (each
+    /// `w.n_cols` wide): quantizes the input once per activation type.
+    fn matmul(
+        backend: &Backend,
+        acts: &mut ActBuffer,
+        w: &QMatrix<'_>,
+        out: &mut [f32],
+        n: usize,
+    ) -> Result<(), ModelError> {
+        let a = acts.get(w.act_type(), backend)?;
+        debug_assert_eq!(a.n_tokens, n);
+        backend.gemm(w, &a, 0..w.n_rows, out, w.n_rows)?;
+        Ok(())
+    }
+
+    /// One forward pass over `tokens` (at most `max_batch`), appended at
+    /// the current position; leaves the last token's logits in `s.logits`.
+    fn forward(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+        let m = self.model;
+        let hp = &m.hparams;
+        let be = &self.backend;
+        let s = &mut self.s;
+        let n = tokens.len();
+        let (e, nq, nkv, ff, hd) = (
+            hp.n_embd,
+            hp.n_embd_q(),
+            hp.n_embd_kv(),
+            hp.n_ff,
+            hp.head_dim,
+        );
+        let pos0 = self.kv.n_tokens();
+        let neox = m.rope_style == RopeStyle::Neox;
+        let gqa = hp.n_gqa();
+        let scale = 1.0 / libm::sqrtf(hd as f32);
+
+        for (t, &tok) in tokens.iter().enumerate() {
+            m.embed(tok, &mut s.x[t * e..(t + 1) * e])?;
+            rope_angles(
+                (pos0 + t) as f32,
+                hp.rope_freq_base,
+                1.0 / hp.rope_scale,
+                &mut s.cos_sin[t * hp.rope_dim..(t + 1) * hp.rope_dim],
+            );
+        }
+
+        for (li, layer) in m.layers.iter().enumerate() {
+            // Attention.
+            for t in 0..n {
+                (be.rmsnorm)(
+                    &mut s.xn[t * e..(t + 1) * e],
+                    &s.x[t * e..(t + 1) * e],
+                    &layer.attn_norm,
+                    hp.rms_eps,
+                );
+            }
+            s.acts.set(&s.xn, e, n)?;
+            Self::matmul(be, &mut s.acts, &layer.wq, &mut s.q, n)?;
+            Self::matmul(be, &mut s.acts, &layer.wk, &mut s.k, n)?;
+            Self::matmul(be, &mut s.acts, &layer.wv, &mut s.v, n)?;
+            for t in 0..n {
+                let q = &mut s.q[t * nq..(t + 1) * nq];
+                let k = &mut s.k[t * nkv..(t + 1) * nkv];
+                let v = &mut s.v[t * nkv..(t + 1) * nkv];
+                if let Some(b) = &layer.bq {
+                    (be.add)(q, b);
+                }
+                if let Some(b) = &layer.bk {
+                    (be.add)(k, b);
+                }
+                if let Some(b) = &layer.bv {
+                    (be.add)(v, b);
+                }
+                let cs = &s.cos_sin[t * hp.rope_dim..(t + 1) * hp.rope_dim];
+                (be.rope)(q, hd, cs, neox);
+                (be.rope)(k, hd, cs, neox);
+                self.kv.store(li, pos0 + t, k, v);
+            }
+            for t in 0..n {
+                let n_pos = pos0 + t + 1;
+                for h in 0..hp.n_head {
+                    let qh = &s.q[t * nq + h * hd..t * nq + (h + 1) * hd];
+                    for (o, &x) in s.q16.iter_mut().zip(qh) {
+                        *o = f16::from_f32(x);
+                    }
+                    (be.attend)(
+                        &s.q16,
+                        self.kv.keys(li, h / gqa, n_pos),
+                        self.kv.values(li, h / gqa, n_pos),
+                        scale,
+                        &mut s.scores[..n_pos],
+                        &mut s.attn[t * nq + h * hd..t * nq + (h + 1) * hd],
+                    );
+                }
+            }
+            s.acts.set(&s.attn, nq, n)?;
+            Self::matmul(be, &mut s.acts, &layer.wo, &mut s.tmp, n)?;
+            (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
+
+            // Feed-forward (SwiGLU).
+            for t in 0..n {
+                (be.rmsnorm)(
+                    &mut s.xn[t * e..(t + 1) * e],
+                    &s.x[t * e..(t + 1) * e],
+                    &layer.ffn_norm,
+                    hp.rms_eps,
+                );
+            }
+            s.acts.set(&s.xn, e, n)?;
+            Self::matmul(be, &mut s.acts, &layer.w_gate, &mut s.gate, n)?;
+            Self::matmul(be, &mut s.acts, &layer.w_up, &mut s.up, n)?;
+            (be.silu_mul)(&mut s.gate[..n * ff], &s.up[..n * ff]);
+            s.acts.set(&s.gate, ff, n)?;
+            Self::matmul(be, &mut s.acts, &layer.w_down, &mut s.tmp, n)?;
+            (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
+        }
+        self.kv.set_n_tokens(pos0 + n);
+
+        // Logits of the last token only.
+        let last = &s.x[(n - 1) * e..n * e];
+        (be.rmsnorm)(&mut s.xn[..e], last, &m.output_norm, hp.rms_eps);
+        s.acts.set(&s.xn[..e], e, 1)?;
+        Self::matmul(be, &mut s.acts, &m.output, &mut s.logits, 1)?;
+        Ok(())
+    }
+}
+
+/// The `(cos, sin)` pairs of RoPE at position `pos`, computed as llama.cpp
+/// does (`theta_i = pos * base^(-2i / n)` as a running product in f32,
+/// scaled by `freq_scale`): `out.len()` is the number of rotated dimensions.
+pub fn rope_angles(pos: f32, base: f32, freq_scale: f32, out: &mut [f32]) {
+    let n = out.len();
+    let theta_scale = libm::powf(base, -2.0 / n as f32);
+    let mut theta = pos;
+    for pair in out.as_chunks_mut::<2>().0 {
+        let t = freq_scale * theta;
+        pair[0] = libm::cosf(t);
+        pair[1] = libm::sinf(t);
+        theta *= theta_scale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ggml::GgmlType;
+    use crate::gguf::{Gguf, GgufWriter, WriteValue};
+    use crate::quant::SCALAR;
+    use crate::tiny::{copy_metadata, write_with, TinyConfig};
+    use alloc::string::ToString;
+
+    fn vocab() -> Vec<u8> {
+        let toks: Vec<alloc::string::String> = (0..300).map(|i| alloc::format!("t{i}")).collect();
+        let refs: Vec<&str> = toks.iter().map(|s| s.as_str()).collect();
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("gpt2"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&refs));
+        w.to_bytes()
+    }
+
+    fn tiny() -> Vec<u8> {
+        let v = vocab();
+        let cfg = TinyConfig {
+            n_layer: 2,
+            ..TinyConfig::default()
+        };
+        write_with(&cfg, 3, &Gguf::parse(&v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn saved_prefix_continues_exactly() {
+        let bytes = tiny();
+        let model = Model::load(&bytes).unwrap();
+        let prefix = [5u32, 17, 42, 99, 7, 250];
+        let rest = [11u32, 12, 13];
+        let mut full = Session::new(&model, &SCALAR, 32, 4).unwrap();
+        let mut all = prefix.to_vec();
+        all.extend_from_slice(&rest);
+        let want = full.prefill(&all, None).unwrap().to_vec();
+
+        let mut a = Session::new(&model, &SCALAR, 32, 4).unwrap();
+        a.prefill(&prefix, None).unwrap();
+        let saved = a.kv_cache().serialize(prefix.len());
+        let mut b = Session::new(&model, &SCALAR, 16, 8).unwrap();
+        b.kv_cache_mut().deserialize_into(&saved).unwrap();
+        assert_eq!(b.n_tokens(), prefix.len());
+        assert_eq!(b.prefill(&rest, None).unwrap(), &want[..]);
+
+        // Truncating back to the prefix and decoding token by token gives
+        // the same result as well.
+        a.prefill(&[1, 2], None).unwrap();
+        a.truncate(prefix.len());
+        for &t in &rest {
+            a.decode_step(t).unwrap();
+        }
+        assert_eq!(a.logits(), &want[..]);
+    }
+
+    #[test]
+    fn limits_progress_and_cancellation() {
+        let bytes = tiny();
+        let model = Model::load(&bytes).unwrap();
+        let mut s = Session::new(&model, &SCALAR, 8, 3).unwrap();
+        assert!(matches!(s.prefill(&[], None), Err(ModelError::Invalid(_))));
+        assert_eq!(
+            s.decode_step(300).unwrap_err(),
+            ModelError::BadToken {
+                token: 300,
+                n_vocab: 300
+            }
+        );
+        let mut seen = Vec::new();
+        let mut cb = |done: usize, total: usize| {
+            seen.push((done, total));
+            true
+        };
+        s.prefill(&[1, 2, 3, 4, 5, 6, 7], Some(&mut cb)).unwrap();
+        assert_eq!(seen, [(3, 7), (6, 7), (7, 7)]);
+        s.decode_step(1).unwrap();
+        assert_eq!(
+            s.decode_step(1).unwrap_err(),
+            ModelError::ContextFull { n_ctx: 8 }
+        );
+        assert_eq!(s.n_tokens(), 8);
+
+        s.truncate(0);
+        let mut stop = |done: usize, _| done < 3;
+        assert_eq!(
+            s.prefill(&[1, 2, 3, 4, 5], Some(&mut stop)).unwrap_err(),
+            ModelError::Cancelled
+        );
+        assert_eq!(s.n_tokens(), 3);
+        assert!(Session::new(&model, &SCALAR, 0, 1).is_err());
+    }
+
+    /// Rebuilds `src` with its metadata and the tensors `edit` returns.
+    fn rebuild(
+        src: &[u8],
+        edit: impl Fn(&str, GgmlType, &[u64], &[u8]) -> Option<(GgmlType, Vec<u64>, Vec<u8>)>,
+    ) -> Vec<u8> {
+        let g = Gguf::parse(src).unwrap();
+        let mut w = GgufWriter::new();
+        copy_metadata(&g, &mut w, |_| true).unwrap();
+        for t in g.tensors() {
+            if let Some((ty, dims, data)) = edit(t.name, t.ty, &t.dims, t.data) {
+                w.tensor(t.name, ty, &dims, data);
+            }
+        }
+        w.to_bytes()
+    }
+
+    #[test]
+    fn malformed_models_are_errors() {
+        let good = tiny();
+        let same = rebuild(&good, |_, ty, d, b| Some((ty, d.to_vec(), b.to_vec())));
+        assert!(Model::load(&same).is_ok());
+
+        let missing = rebuild(&good, |n, ty, d, b| {
+            (n != "blk.1.ffn_up.weight").then(|| (ty, d.to_vec(), b.to_vec()))
+        });
+        assert_eq!(
+            Model::load(&missing).unwrap_err(),
+            ModelError::MissingTensor("blk.1.ffn_up.weight".to_string())
+        );
+
+        let reshaped = rebuild(&good, |n, ty, d, b| {
+            let dims = if n == "blk.0.attn_k.weight" {
+                vec![d[1], d[0]]
+            } else {
+                d.to_vec()
+            };
+            Some((ty, dims, b.to_vec()))
+        });
+        let e = Model::load(&reshaped).unwrap_err();
+        assert!(
+            matches!(&e, ModelError::BadShape { name, .. } if name == "blk.0.attn_k.weight"),
+            "{e}"
+        );
+
+        let q2k = rebuild(&good, |n, ty, d, b| {
+            if n == "blk.0.ffn_down.weight" {
+                Some((
+                    GgmlType::Q2_K,
+                    d.to_vec(),
+                    vec![0; GgmlType::Q2_K.row_bytes(d[0] as usize) * d[1] as usize],
+                ))
+            } else {
+                Some((ty, d.to_vec(), b.to_vec()))
+            }
+        });
+        let e = Model::load(&q2k).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ModelError::UnsupportedType {
+                    ty: GgmlType::Q2_K,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        let g = Gguf::parse(&good).unwrap();
+        let mut w = GgufWriter::new();
+        copy_metadata(&g, &mut w, |k| k != "general.architecture").unwrap();
+        w.kv("general.architecture", WriteValue::Str("mamba"));
+        let e = Model::load(&w.to_bytes()).unwrap_err();
+        assert_eq!(e, ModelError::UnsupportedArch("mamba".to_string()));
+        assert!(Model::load(&good[..good.len() / 2]).is_err());
+    }
+}
