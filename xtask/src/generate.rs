@@ -16,7 +16,7 @@ use model_loader::session::Session;
 use model_loader::tokenizer::{Detokenizer, Tokenizer};
 
 use crate::args::Args;
-use crate::util::resolve_model;
+use crate::models::resolve;
 
 const USAGE: &str = "\
 usage: cargo xtask generate --model M (--prompt TEXT | --prompt-ids 1,2,3) [options]
@@ -63,7 +63,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         }
         None => quant::from_env().map_err(|e| anyhow!(e))?,
     };
-    let path = resolve_model(&model_name)?;
+    let path = resolve(&model_name)?;
     let t_load = Instant::now();
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let gguf = Gguf::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
