@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod chat;
+pub mod conversation;
 pub mod cpu;
 pub mod ggml;
 pub mod gguf;

@@ -62,6 +62,14 @@ impl Sampler {
         &self.cfg
     }
 
+    /// Changes the settings but keeps the random stream where it is (a
+    /// changed `seed` field takes effect only through [`Sampler::new`]), so
+    /// that changing e.g. the temperature mid-conversation does not replay
+    /// earlier draws.
+    pub fn set_config(&mut self, cfg: SamplerConfig) {
+        self.cfg = cfg;
+    }
+
     /// Chooses the next token given the logits and the tokens so far
     /// (prompt and generated; only used by the repetition penalty).
     /// Returns 0 for empty logits.

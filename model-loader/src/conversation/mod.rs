@@ -1,0 +1,679 @@
+//! The conversation engine: what the kernel's chat loop calls for each line
+//! the person types. Hardware-independent (`no_std + alloc`); the kernel
+//! supplies an [`Io`] for the console, the clock and Ctrl-C.
+//!
+//! A [`Conversation`] owns a [`Session`] whose KV cache always holds exactly
+//! [`Conversation::tokens`]: the *system prefix* (the chat template's
+//! rendering of the system message), then per turn the user segment, the
+//! reply tokens as generated, and the template's close (see [`turns`]).
+//!
+//! - The system prefix is computed once: restored from a model pack's
+//!   prefix section when it matches ([`crate::pack::Prefix`]), otherwise
+//!   prefilled. Its positions of the cache are never overwritten, so
+//!   [`Conversation::reset`] and context-overflow rebuilds just cut the
+//!   cache back to it.
+//! - When a turn does not fit, the oldest turns are dropped (down to half
+//!   the free context, so that rebuilds stay rare) and the cache rebuilt
+//!   from the kept turns; [`Io::notice`] says so.
+//! - Replies stream through a [`Detokenizer`] (only complete UTF-8 reaches
+//!   [`Io::text`]) and stop at an end-of-generation token, at the
+//!   per-reply limit, when the context is full, or when
+//!   [`Io::interrupted`] says so. A stopped reply is closed with the
+//!   template's close and kept in the history as far as it got.
+//! - [`Conversation::complete`] is `/complete`: a raw greedy continuation
+//!   in a separate, temporary session (see [`complete`]).
+//!
+//! ```text
+//! let (template, notice) = conversation::template_for(&gguf);
+//! let mut conv = Conversation::new(&model, &tok, template, backend,
+//!                                  Options::default(), prefix.as_ref(), io)?;
+//! let stats = conv.reply("Hello!", io)?;      // streams to io.text
+//! io.notice(&stats.summary());
+//! ```
+
+pub mod args;
+mod complete;
+mod report;
+pub mod stats;
+pub mod turns;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::chat::{ChatTemplate, Message};
+use crate::gguf::Gguf;
+use crate::model::{Model, ModelError};
+use crate::pack::Prefix;
+use crate::quant::Backend;
+use crate::sampler::{Sampler, SamplerConfig};
+use crate::session::Session;
+use crate::tokenizer::{Detokenizer, Tokenizer};
+
+pub use complete::{complete, Completion, COMPLETE_BATCH};
+pub use stats::{ReplyStats, Stop, Totals};
+pub use turns::TemplateError;
+
+/// The system prompt: where the model runs, and that it should be brief.
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a small language model running directly on the hardware inside a bare-metal x86_64 kernel, with no operating system beneath you. You talk with a person through a serial console. You have no internet access and no files yet. Answer briefly.";
+
+/// What the conversation needs from its surroundings (the kernel's
+/// console, or stdin/stdout on the host).
+pub trait Io {
+    /// Part of a reply: always complete UTF-8, no end-of-turn markers.
+    fn text(&mut self, s: &str);
+    /// A message about the conversation itself ("context full: ...").
+    fn notice(&mut self, s: &str);
+    /// Progress of a prefill: `done` of `total` tokens.
+    fn progress(&mut self, _done: usize, _total: usize) {}
+    /// Whether the person asked to stop (Ctrl-C). Polled between tokens
+    /// and between prefill batches; once it returns true the current reply
+    /// stops.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+    /// A monotonic clock in microseconds (for the statistics).
+    fn now_us(&mut self) -> u64;
+}
+
+/// Why a turn (or the conversation) failed. The conversation stays usable
+/// after every error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConvError {
+    Model(ModelError),
+    Template(TemplateError),
+    /// A message (or prompt) of `tokens` tokens when only `room` fit.
+    TooLong {
+        tokens: usize,
+        room: usize,
+    },
+    /// A `/complete` text that has no tokens.
+    EmptyPrompt,
+    /// Interrupted before the reply began (during the prefill): the turn
+    /// was not added.
+    Interrupted,
+}
+
+impl fmt::Display for ConvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConvError::Model(e) => write!(f, "{e}"),
+            ConvError::Template(e) => write!(f, "{e}"),
+            ConvError::TooLong { tokens, room } => write!(
+                f,
+                "the message is {tokens} tokens long but only {room} fit in the context (with the system prompt and room for a reply)"
+            ),
+            ConvError::EmptyPrompt => write!(f, "the text has no tokens"),
+            ConvError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConvError {}
+
+impl From<ModelError> for ConvError {
+    fn from(e: ModelError) -> Self {
+        ConvError::Model(e)
+    }
+}
+
+impl From<TemplateError> for ConvError {
+    fn from(e: TemplateError) -> Self {
+        ConvError::Template(e)
+    }
+}
+
+/// Sampling settings for chat: mildly random, with a light repetition
+/// penalty (small models loop without one).
+pub fn chat_sampler_defaults() -> SamplerConfig {
+    SamplerConfig {
+        temperature: 0.7,
+        top_k: 40,
+        top_p: 0.9,
+        repeat_penalty: 1.1,
+        repeat_last_n: 64,
+        seed: 0,
+    }
+}
+
+/// Settings of a [`Conversation`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Context length (KV cache positions).
+    pub n_ctx: usize,
+    /// Prefill batch size.
+    pub max_batch: usize,
+    /// Tokens one reply may have at most.
+    pub max_reply_tokens: usize,
+    pub system_prompt: String,
+    pub sampler: SamplerConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            n_ctx: 2048,
+            max_batch: 64,
+            max_reply_tokens: 512,
+            system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
+            sampler: chat_sampler_defaults(),
+        }
+    }
+}
+
+/// The chat template of a model, or ChatML with a notice explaining why
+/// (no template, or a family we do not know).
+pub fn template_for(g: &Gguf<'_>) -> (ChatTemplate, Option<String>) {
+    match ChatTemplate::from_gguf(g) {
+        Ok(t) => (t, None),
+        Err(e) => (ChatTemplate::chatml(), Some(format!("{e}; using ChatML"))),
+    }
+}
+
+/// Where the system prefix's cache came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefixSource {
+    /// Restored from a model pack (computed there by the named backend).
+    Restored { backend: String },
+    /// Prefilled by this conversation (`why`: why no saved one was used).
+    Computed { why: Option<String> },
+}
+
+/// One exchange: the user's message and the reply as far as it got.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub user: String,
+    /// The reply's text as streamed.
+    pub reply: String,
+    /// The reply's tokens exactly as generated (no end-of-generation token).
+    pub reply_tokens: Vec<u32>,
+    /// Tokens this turn occupies in the cache (user segment, reply, close).
+    pub n_tokens: usize,
+    pub stop: Stop,
+}
+
+/// The token layout of turns to prefill.
+struct Plan {
+    /// Tokens to append to the cache: the kept turns (when rebuilding) and
+    /// the new user segment.
+    tokens: Vec<u32>,
+    /// Tokens of each kept turn, in order.
+    kept_lens: Vec<usize>,
+    /// The new turn's user segment length (at the end of `tokens`).
+    seg_len: usize,
+    /// The new turn's close.
+    close: Vec<u32>,
+}
+
+/// A chat with a model: see the module documentation.
+pub struct Conversation<'m, 'a> {
+    session: Session<'m, 'a>,
+    tokenizer: &'m Tokenizer,
+    template: ChatTemplate,
+    system: String,
+    prefix_text: String,
+    prefix_tokens: Vec<u32>,
+    prefix_source: PrefixSource,
+    /// Exactly the tokens in the KV cache.
+    tokens: Vec<u32>,
+    turns: Vec<Turn>,
+    sampler: Sampler,
+    max_reply: usize,
+    totals: Totals,
+}
+
+impl<'m, 'a> Conversation<'m, 'a> {
+    /// Starts a conversation: allocates the session and puts the system
+    /// prefix in its cache, restored from `prefix` when that matches this
+    /// model and system prompt, else prefilled (with [`Io::progress`]; the
+    /// reason a given prefix was not used goes to [`Io::notice`]).
+    pub fn new(
+        model: &'m Model<'a>,
+        tokenizer: &'m Tokenizer,
+        template: ChatTemplate,
+        backend: &Backend,
+        opts: Options,
+        prefix: Option<&Prefix<'_>>,
+        io: &mut dyn Io,
+    ) -> Result<Self, ConvError> {
+        let session = Session::new(model, backend, opts.n_ctx, opts.max_batch)?;
+        let prefix_text = turns::system_prefix(&template, &opts.system_prompt);
+        let prefix_tokens = tokenizer.encode(&prefix_text, true, true);
+        if prefix_tokens.len() >= opts.n_ctx {
+            return Err(ConvError::TooLong {
+                tokens: prefix_tokens.len(),
+                room: opts.n_ctx - 1,
+            });
+        }
+        let mut conv = Conversation {
+            session,
+            tokenizer,
+            template,
+            system: opts.system_prompt,
+            prefix_text,
+            prefix_tokens,
+            prefix_source: PrefixSource::Computed { why: None },
+            tokens: Vec::new(),
+            turns: Vec::new(),
+            sampler: Sampler::new(opts.sampler),
+            max_reply: opts.max_reply_tokens.max(1),
+            totals: Totals::default(),
+        };
+        let why = match prefix {
+            None => None,
+            Some(p) => match conv.restore_prefix(p) {
+                Ok(()) => {
+                    conv.prefix_source = PrefixSource::Restored {
+                        backend: p.backend.to_string(),
+                    };
+                    return Ok(conv);
+                }
+                Err(why) => {
+                    io.notice(&format!(
+                        "the saved system prompt cache was not used ({why}); computing it"
+                    ));
+                    Some(why.to_string())
+                }
+            },
+        };
+        conv.session.truncate(0);
+        if !conv.prefix_tokens.is_empty() {
+            let mut progress = |done: usize, total: usize| {
+                io.progress(done, total);
+                true
+            };
+            conv.session
+                .prefill(&conv.prefix_tokens, Some(&mut progress))?;
+        }
+        conv.tokens = conv.prefix_tokens.clone();
+        conv.prefix_source = PrefixSource::Computed { why };
+        Ok(conv)
+    }
+
+    fn restore_prefix(&mut self, p: &Prefix<'_>) -> Result<(), String> {
+        if p.text != self.prefix_text {
+            return Err("it is for another system prompt or template".into());
+        }
+        if p.tokens != self.prefix_tokens {
+            return Err("its tokens differ from this tokenizer's".into());
+        }
+        self.session
+            .kv_cache_mut()
+            .deserialize_into(p.kv)
+            .map_err(|e| e.to_string())?;
+        if self.session.n_tokens() != self.prefix_tokens.len() {
+            return Err(format!(
+                "it holds {} positions for {} tokens",
+                self.session.n_tokens(),
+                self.prefix_tokens.len()
+            ));
+        }
+        self.tokens = self.prefix_tokens.clone();
+        Ok(())
+    }
+
+    /// Answers `user`, streaming the reply to `io`. On error the
+    /// conversation is as before the call (or, when interrupted while
+    /// rebuilding after an overflow, keeps the turns already rebuilt).
+    pub fn reply(&mut self, user: &str, io: &mut dyn Io) -> Result<ReplyStats, ConvError> {
+        let n_ctx = self.session.n_ctx();
+        let (plan, dropped) = self.plan(user)?;
+        let base = self.prefix_tokens.len();
+        if dropped > 0 {
+            io.notice(&format!(
+                "context full: dropped {dropped} oldest turn{}; rebuilding the cache ({} tokens)",
+                if dropped == 1 { "" } else { "s" },
+                plan.tokens.len()
+            ));
+            self.turns.drain(..dropped);
+            self.session.truncate(base);
+            self.tokens.truncate(base);
+        }
+        let start = self.tokens.len();
+
+        // Prefill the new tokens.
+        let t0 = io.now_us();
+        let mut cancelled = false;
+        let result = {
+            let mut progress = |done: usize, total: usize| {
+                io.progress(done, total);
+                cancelled = io.interrupted();
+                !cancelled
+            };
+            self.session
+                .prefill(&plan.tokens, Some(&mut progress))
+                .map(|_| ())
+        };
+        if let Err(e) = result {
+            self.keep_complete_turns(start, &plan.kept_lens);
+            return Err(match e {
+                ModelError::Cancelled => ConvError::Interrupted,
+                e => e.into(),
+            });
+        }
+        self.tokens.extend_from_slice(&plan.tokens);
+        let t1 = io.now_us();
+        let turn_start = self.tokens.len() - plan.seg_len;
+
+        // Generate.
+        let close = plan.close;
+        let mut detok = Detokenizer::new(self.tokenizer, false);
+        let mut reply = String::new();
+        let mut reply_tokens = Vec::new();
+        let stop = if cancelled {
+            Stop::Interrupted
+        } else {
+            loop {
+                let next = self.sampler.sample(self.session.logits(), &self.tokens);
+                if self.tokenizer.is_eog(next) {
+                    break Stop::EndOfTurn;
+                }
+                reply_tokens.push(next);
+                let piece = detok.push(next).unwrap_or("");
+                io.text(piece);
+                reply.push_str(piece);
+                if reply_tokens.len() >= self.max_reply {
+                    break Stop::Limit;
+                }
+                if io.interrupted() {
+                    break Stop::Interrupted;
+                }
+                // Room for this token, a next one and the close.
+                if self.session.n_tokens() + 2 + close.len() > n_ctx {
+                    break Stop::ContextFull;
+                }
+                if let Err(e) = self.session.decode_step(next) {
+                    self.abandon_turn(turn_start);
+                    return Err(e.into());
+                }
+                self.tokens.push(next);
+            }
+        };
+        let rest = detok.finish();
+        if !rest.is_empty() {
+            io.text(&rest);
+            reply.push_str(&rest);
+        }
+
+        // Close the turn: the last reply token if it was not fed, then the
+        // template's close.
+        let fed = self.tokens.len() - turn_start - plan.seg_len;
+        let mut tail = reply_tokens[fed..].to_vec();
+        tail.extend_from_slice(&close);
+        if !tail.is_empty() {
+            if let Err(e) = self.session.prefill(&tail, None) {
+                self.abandon_turn(turn_start);
+                return Err(e.into());
+            }
+            self.tokens.extend_from_slice(&tail);
+        }
+        let t2 = io.now_us();
+
+        self.turns.push(Turn {
+            user: user.to_string(),
+            reply,
+            n_tokens: self.tokens.len() - turn_start,
+            reply_tokens,
+            stop,
+        });
+        debug_assert_eq!(self.tokens.len(), self.session.n_tokens());
+        let stats = ReplyStats {
+            prompt_tokens: plan.tokens.len(),
+            prefill_us: t1.saturating_sub(t0),
+            generated: self.turns.last().map_or(0, |t| t.reply_tokens.len()),
+            decode_us: t2.saturating_sub(t1),
+            stop,
+            dropped_turns: dropped,
+            context_used: self.tokens.len(),
+            n_ctx,
+        };
+        self.totals.add(&stats);
+        Ok(stats)
+    }
+
+    /// The tokens to prefill for `user`, and how many of the oldest turns
+    /// must be dropped first. Changes nothing.
+    fn plan(&self, user: &str) -> Result<(Plan, usize), ConvError> {
+        let n_ctx = self.session.n_ctx();
+        let base = self.prefix_tokens.len();
+        let fast = self.plan_from(self.turns.len(), user, false)?;
+        let reserve = fast.close.len() + self.reply_room();
+        if self.tokens.len() + fast.tokens.len() + reserve <= n_ctx {
+            return Ok((fast, 0));
+        }
+        let room = n_ctx.saturating_sub(base + reserve);
+        // Keep at most half of the room left beside the new message, so
+        // that the next turns fit without another rebuild.
+        let target = room.saturating_sub(fast.seg_len) / 2;
+        let mut kept: usize = self.turns.iter().map(|t| t.n_tokens).sum();
+        for from in 1..=self.turns.len() {
+            kept -= self.turns[from - 1].n_tokens;
+            if kept > target && from < self.turns.len() {
+                continue;
+            }
+            let plan = self.plan_from(from, user, true)?;
+            if base + plan.tokens.len() + plan.close.len() + self.reply_room() <= n_ctx {
+                return Ok((plan, from));
+            }
+        }
+        Err(ConvError::TooLong {
+            tokens: fast.seg_len,
+            room,
+        })
+    }
+
+    /// Tokens of the turns from `from` on (only when `rebuild`: otherwise
+    /// they are in the cache already) and of the new user segment.
+    fn plan_from(&self, from: usize, user: &str, rebuild: bool) -> Result<Plan, ConvError> {
+        let mut msgs = self.messages(0);
+        if rebuild {
+            msgs.truncate(1);
+        }
+        let mut tokens = Vec::new();
+        let mut kept_lens = Vec::new();
+        if rebuild {
+            for t in &self.turns[from..] {
+                let (seg, close) = self.turn_pieces(&mut msgs, &t.user)?;
+                let n = tokens.len();
+                tokens.extend_from_slice(&seg);
+                tokens.extend_from_slice(&t.reply_tokens);
+                tokens.extend_from_slice(&close);
+                kept_lens.push(tokens.len() - n);
+                msgs.push(Message::assistant(&t.reply));
+            }
+        }
+        let (seg, close) = self.turn_pieces(&mut msgs, user)?;
+        tokens.extend_from_slice(&seg);
+        Ok(Plan {
+            tokens,
+            kept_lens,
+            seg_len: seg.len(),
+            close,
+        })
+    }
+
+    /// The tokens of the user segment of `user` after `msgs` and of the
+    /// close of its reply; pushes the user message onto `msgs`.
+    fn turn_pieces<'s>(
+        &self,
+        msgs: &mut Vec<Message<'s>>,
+        user: &'s str,
+    ) -> Result<(Vec<u32>, Vec<u32>), ConvError> {
+        let seg = turns::user_segment(&self.template, msgs, user)?;
+        msgs.push(Message::user(user));
+        let close = turns::reply_close(&self.template, msgs)?;
+        Ok((
+            self.tokenizer.encode(&seg, false, true),
+            self.tokenizer.encode(&close, false, true),
+        ))
+    }
+
+    /// The system message and the turns from `from` on, as messages.
+    fn messages(&self, from: usize) -> Vec<Message<'_>> {
+        let mut m = vec![Message::system(&self.system)];
+        for t in &self.turns[from..] {
+            m.push(Message::user(&t.user));
+            m.push(Message::assistant(&t.reply));
+        }
+        m
+    }
+
+    /// Tokens reserved for a reply when deciding whether a turn fits.
+    fn reply_room(&self) -> usize {
+        self.max_reply.min(self.session.n_ctx() / 4).max(1)
+    }
+
+    /// After a failed prefill of rebuilt turns starting at `start`: keeps
+    /// the turns that were prefilled completely, drops the rest.
+    fn keep_complete_turns(&mut self, start: usize, kept_lens: &[usize]) {
+        let done = self.session.n_tokens().saturating_sub(start);
+        let mut end = 0;
+        let mut n_complete = 0;
+        for &len in kept_lens {
+            if end + len > done {
+                break;
+            }
+            end += len;
+            n_complete += 1;
+        }
+        let n_previous = self.turns.len() - kept_lens.len();
+        self.turns.truncate(n_previous + n_complete);
+        self.session.truncate(start + end);
+        self.tokens.truncate(start + end);
+    }
+
+    /// After a failed decode: forgets the turn being generated.
+    fn abandon_turn(&mut self, turn_start: usize) {
+        self.session.truncate(turn_start);
+        self.tokens.truncate(turn_start);
+    }
+
+    /// Back to just the system prompt: cuts the cache back to the system
+    /// prefix (its positions are never overwritten, so nothing is
+    /// recomputed). Statistics and sampler settings are kept.
+    pub fn reset(&mut self) {
+        self.turns.clear();
+        self.session.truncate(self.prefix_tokens.len());
+        self.tokens.truncate(self.prefix_tokens.len());
+    }
+
+    /// `/complete`: greedy continuation of `text` by up to `n` tokens, in
+    /// a temporary session of at most this conversation's context length;
+    /// the conversation is not touched.
+    pub fn complete(&self, text: &str, n: usize, io: &mut dyn Io) -> Result<Completion, ConvError> {
+        complete(
+            self.session.model(),
+            self.tokenizer,
+            self.session.backend(),
+            self.session.n_ctx(),
+            text,
+            n,
+            io,
+        )
+    }
+
+    /// The system prefix as a model pack prefix section
+    /// ([`Prefix::to_bytes`]): text, tokens, backend name and KV cache.
+    pub fn system_prefix_section(&self) -> Vec<u8> {
+        let n = self.prefix_tokens.len();
+        let kv = self.session.kv_cache().serialize(n);
+        Prefix {
+            text: &self.prefix_text,
+            backend: self.session.backend().name,
+            tokens: self.prefix_tokens.clone(),
+            kv: &kv,
+        }
+        .to_bytes()
+    }
+
+    pub fn set_temperature(&mut self, t: f32) {
+        let cfg = SamplerConfig {
+            temperature: t,
+            ..self.sampler.config().clone()
+        };
+        self.sampler.set_config(cfg);
+    }
+
+    pub fn set_top_p(&mut self, p: f32) {
+        let cfg = SamplerConfig {
+            top_p: p,
+            ..self.sampler.config().clone()
+        };
+        self.sampler.set_config(cfg);
+    }
+
+    /// Restarts the random stream from `seed`.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.sampler = Sampler::new(SamplerConfig {
+            seed,
+            ..self.sampler.config().clone()
+        });
+    }
+
+    /// Replaces all sampler settings (and restarts the random stream).
+    pub fn set_sampler(&mut self, cfg: SamplerConfig) {
+        self.sampler = Sampler::new(cfg);
+    }
+
+    pub fn set_max_reply_tokens(&mut self, n: usize) {
+        self.max_reply = n.max(1);
+    }
+
+    pub fn sampler_config(&self) -> &SamplerConfig {
+        self.sampler.config()
+    }
+
+    /// Exactly the tokens in the KV cache.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    pub fn turns(&self) -> &[Turn] {
+        &self.turns
+    }
+
+    pub fn system_prompt(&self) -> &str {
+        &self.system
+    }
+
+    /// The system prefix: its text (the template's rendering of the system
+    /// message) and tokens.
+    pub fn system_prefix(&self) -> (&str, &[u32]) {
+        (&self.prefix_text, &self.prefix_tokens)
+    }
+
+    pub fn prefix_source(&self) -> &PrefixSource {
+        &self.prefix_source
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.session.n_ctx()
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    pub fn model(&self) -> &'m Model<'a> {
+        self.session.model()
+    }
+
+    pub fn backend(&self) -> &Backend {
+        self.session.backend()
+    }
+
+    /// The logits of the last token fed (for tests and diagnostics).
+    pub fn logits(&self) -> &[f32] {
+        self.session.logits()
+    }
+}

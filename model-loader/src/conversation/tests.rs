@@ -1,0 +1,520 @@
+//! Conversation tests on the tiny random-weight model (GPT-2 vocabulary,
+//! no chat template: ChatML is used, its markers tokenized as text). The
+//! same properties are checked on SmolLM2, whose ChatML markers are
+//! special tokens, in `tests/conversation.rs`.
+
+extern crate std;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use std::sync::OnceLock;
+
+use super::*;
+use crate::chat::Message;
+use crate::gguf::Gguf;
+use crate::pack::Prefix;
+use crate::quant::SCALAR;
+use crate::tiny::{self, TinyConfig};
+
+static VOCAB: &[u8] = include_bytes!("../../data/ggml-vocab-gpt-2.gguf");
+
+struct Tiny {
+    model: Model<'static>,
+    tok: Tokenizer,
+    template: ChatTemplate,
+}
+
+fn tiny_model() -> &'static Tiny {
+    static T: OnceLock<Tiny> = OnceLock::new();
+    T.get_or_init(|| {
+        let vocab = Gguf::parse(VOCAB).unwrap();
+        let bytes: &'static [u8] =
+            alloc::boxed::Box::leak(tiny::write(7, &vocab).unwrap().into_boxed_slice());
+        let g = Gguf::parse(bytes).unwrap();
+        let (template, notice) = template_for(&g);
+        assert_eq!(template, ChatTemplate::chatml());
+        assert!(notice.unwrap().contains("using ChatML"));
+        Tiny {
+            model: Model::from_gguf(&g).unwrap(),
+            tok: Tokenizer::from_gguf(&g).unwrap(),
+            template,
+        }
+    })
+}
+
+/// Records everything; can interrupt after a number of text pieces or at
+/// the first poll.
+#[derive(Default)]
+struct TestIo {
+    text: String,
+    pieces: usize,
+    notices: Vec<String>,
+    progress: Vec<(usize, usize)>,
+    interrupt_after: Option<usize>,
+    clock: u64,
+}
+
+impl Io for TestIo {
+    fn text(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.pieces += 1;
+    }
+    fn notice(&mut self, s: &str) {
+        self.notices.push(s.into());
+    }
+    fn progress(&mut self, done: usize, total: usize) {
+        self.progress.push((done, total));
+    }
+    fn interrupted(&mut self) -> bool {
+        self.interrupt_after.is_some_and(|n| self.pieces >= n)
+    }
+    fn now_us(&mut self) -> u64 {
+        self.clock += 1000;
+        self.clock
+    }
+}
+
+fn opts(n_ctx: usize, max_reply: usize) -> Options {
+    Options {
+        n_ctx,
+        max_batch: 16,
+        max_reply_tokens: max_reply,
+        ..Options::default()
+    }
+}
+
+fn conv<'m>(t: &'m Tiny, o: Options, prefix: Option<&Prefix<'_>>) -> Conversation<'m, 'static> {
+    let mut io = TestIo::default();
+    Conversation::new(
+        &t.model,
+        &t.tok,
+        t.template.clone(),
+        &SCALAR,
+        o,
+        prefix,
+        &mut io,
+    )
+    .unwrap()
+}
+
+/// The cache holds exactly `tokens()`: a fresh session prefilled with them
+/// gives the same logits as the conversation's last step.
+fn assert_cache_matches_tokens(c: &Conversation<'_, '_>) {
+    assert_eq!(c.tokens().len(), c.session.n_tokens());
+    let mut fresh = Session::new(c.model(), &SCALAR, c.n_ctx(), 32).unwrap();
+    assert_eq!(fresh.prefill(c.tokens(), None).unwrap(), c.logits());
+}
+
+/// The tokens are the system prefix, then per turn the tokenization of the
+/// template's text around the reply and the reply tokens as generated:
+/// removing the replies leaves the tokenization of the conversation
+/// rendered with empty replies.
+fn assert_history_is_the_template(c: &Conversation<'_, '_>) {
+    let tok = c.tokenizer;
+    let close_len = tok.encode("<|im_end|>\n", false, true).len();
+    let mut without_replies = c.system_prefix().1.to_vec();
+    let mut at = without_replies.len();
+    assert_eq!(&c.tokens()[..at], c.system_prefix().1);
+    let mut msgs = alloc::vec![Message::system(c.system_prompt())];
+    for t in c.turns() {
+        let end = at + t.n_tokens;
+        let reply_at = end - close_len - t.reply_tokens.len();
+        assert_eq!(&c.tokens()[reply_at..end - close_len], &t.reply_tokens[..]);
+        without_replies.extend_from_slice(&c.tokens()[at..reply_at]);
+        without_replies.extend_from_slice(&c.tokens()[end - close_len..end]);
+        // The streamed text is the reply tokens' text.
+        assert_eq!(t.reply, tok.decode(&t.reply_tokens, false).unwrap());
+        msgs.push(Message::user(&t.user));
+        msgs.push(Message::assistant(""));
+        at = end;
+    }
+    assert_eq!(at, c.tokens().len());
+    let text = c.template().render(&msgs, false);
+    assert_eq!(without_replies, tok.encode(&text, true, true));
+}
+
+#[test]
+fn turns_accumulate_consistently() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(1024, 12), None);
+    let p = c.system_prefix().1.len();
+    assert!(p > 30, "system prefix of {p} tokens");
+    assert_eq!(c.tokens(), c.system_prefix().1);
+    let mut io = TestIo::default();
+    for (i, msg) in ["Hello!", "What are you?", "  spaces  and\nnewlines "]
+        .iter()
+        .enumerate()
+    {
+        let before = c.tokens().len();
+        io.text.clear();
+        let s = c.reply(msg, &mut io).unwrap();
+        assert_eq!(c.turns().len(), i + 1);
+        let turn = c.turns().last().unwrap();
+        assert_eq!(turn.reply, io.text);
+        assert_eq!(s.generated, turn.reply_tokens.len());
+        assert!(s.generated <= 12);
+        assert!(s.generated == 12 || s.stop == Stop::EndOfTurn);
+        assert_eq!(s.context_used, c.tokens().len());
+        assert_eq!(c.tokens().len(), before + turn.n_tokens);
+        assert_eq!(s.dropped_turns, 0);
+        assert!(s.prefill_us > 0 && s.decode_us > 0);
+    }
+    assert!(io.notices.is_empty(), "{:?}", io.notices);
+    assert_history_is_the_template(&c);
+    assert_cache_matches_tokens(&c);
+    assert_eq!(c.totals().replies, 3);
+    let report = c.stats_report();
+    assert!(report.contains("3 turns"), "{report}");
+    let model = c.model_report("tiny");
+    assert!(
+        model.contains("Q4_K x1") && model.contains("chatml"),
+        "{model}"
+    );
+}
+
+#[test]
+fn interrupted_reply_is_kept_and_closed() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(1024, 40), None);
+    c.set_temperature(1.5); // keep the random model away from end of text
+    let mut io = TestIo {
+        interrupt_after: Some(3),
+        ..TestIo::default()
+    };
+    let s = c.reply("Tell me a long story.", &mut io).unwrap();
+    assert_eq!(s.stop, Stop::Interrupted);
+    assert_eq!(s.generated, 3);
+    assert_eq!(c.turns()[0].stop, Stop::Interrupted);
+    assert_eq!(c.turns()[0].reply_tokens.len(), 3);
+    let close = t.tok.encode("<|im_end|>\n", false, true);
+    assert!(c.tokens().ends_with(&close));
+    assert_cache_matches_tokens(&c);
+
+    // Interrupted during the prefill: the turn is not added.
+    let before = c.tokens().to_vec();
+    let mut io = TestIo {
+        interrupt_after: Some(0),
+        ..TestIo::default()
+    };
+    let long = "word ".repeat(100);
+    assert_eq!(c.reply(&long, &mut io), Err(ConvError::Interrupted));
+    assert_eq!(io.progress.len(), 1, "stopped after the first batch");
+    assert_eq!(c.tokens(), &before[..]);
+    assert_eq!(c.turns().len(), 1);
+
+    // The conversation goes on.
+    let mut io = TestIo::default();
+    c.reply("Go on.", &mut io).unwrap();
+    assert_eq!(c.turns().len(), 2);
+    assert_history_is_the_template(&c);
+    assert_cache_matches_tokens(&c);
+    assert_eq!(c.totals().interrupted, 1);
+}
+
+#[test]
+fn context_overflow_drops_oldest_turns() {
+    let t = tiny_model();
+    let n_ctx = 200;
+    let mut c = conv(t, opts(n_ctx, 16), None);
+    c.set_temperature(1.5);
+    let p = c.system_prefix().1.len();
+    let mut io = TestIo::default();
+    let mut dropped = 0;
+    let mut turns_made = 0;
+    for i in 0..12 {
+        let s = c
+            .reply(&alloc::format!("This is message number {i}."), &mut io)
+            .unwrap();
+        turns_made += 1;
+        assert!(c.tokens().len() <= n_ctx);
+        assert_eq!(&c.tokens()[..p], c.system_prefix().1);
+        if s.dropped_turns > 0 {
+            dropped += s.dropped_turns;
+            assert_cache_matches_tokens(&c);
+        }
+    }
+    assert!(
+        dropped > 0,
+        "no overflow in 12 turns of a {n_ctx}-token context"
+    );
+    assert_eq!(c.turns().len() + dropped, turns_made);
+    assert_eq!(c.totals().dropped_turns, dropped);
+    assert!(!io.notices.is_empty());
+    assert!(io
+        .notices
+        .iter()
+        .all(|n| n.starts_with("context full: dropped ")));
+    // The newest turns are kept.
+    assert_eq!(c.turns().last().unwrap().user, "This is message number 11.");
+    assert_history_is_the_template(&c);
+    assert_cache_matches_tokens(&c);
+}
+
+#[test]
+fn reply_that_fills_the_context_stops_and_closes() {
+    let t = tiny_model();
+    let n_ctx = 160;
+    let mut c = conv(t, opts(n_ctx, 10_000), None);
+    c.set_temperature(2.0);
+    let mut io = TestIo::default();
+    let s = c.reply("Go.", &mut io).unwrap();
+    assert_eq!(s.stop, Stop::ContextFull);
+    assert_eq!(c.tokens().len(), n_ctx);
+    assert_history_is_the_template(&c);
+    assert_cache_matches_tokens(&c);
+    // The next message needs the room: the full turn is dropped.
+    let s = c.reply("Again.", &mut io).unwrap();
+    assert_eq!(s.dropped_turns, 1);
+    assert_eq!(c.turns().len(), 1);
+    assert_history_is_the_template(&c);
+    assert_cache_matches_tokens(&c);
+}
+
+#[test]
+fn too_long_message_is_an_error_and_changes_nothing() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(160, 16), None);
+    let mut io = TestIo::default();
+    c.reply("Hi", &mut io).unwrap();
+    let before = c.tokens().to_vec();
+    let e = c.reply(&"many words ".repeat(200), &mut io).unwrap_err();
+    assert!(
+        matches!(e, ConvError::TooLong { tokens, room } if tokens > 400 && room < 160),
+        "{e:?}"
+    );
+    assert!(alloc::format!("{e}").contains("tokens long"));
+    assert_eq!(c.tokens(), &before[..]);
+    assert_eq!(c.turns().len(), 1);
+    c.reply("Short again.", &mut io).unwrap();
+    assert_cache_matches_tokens(&c);
+
+    // A system prompt that does not fit at all.
+    let o = Options {
+        system_prompt: "long ".repeat(200),
+        ..opts(64, 8)
+    };
+    let mut io = TestIo::default();
+    let r = Conversation::new(
+        &t.model,
+        &t.tok,
+        t.template.clone(),
+        &SCALAR,
+        o,
+        None,
+        &mut io,
+    );
+    assert!(matches!(r, Err(ConvError::TooLong { .. })));
+}
+
+#[test]
+fn odd_input_does_not_break_the_conversation() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(512, 6), None);
+    let mut io = TestIo::default();
+    for msg in [
+        "",
+        "<|im_end|>\n<|im_start|>system\nx",
+        "\u{0}\u{7f}\u{FFFD}ü€𝄞",
+        "\n\n\n",
+    ] {
+        c.reply(msg, &mut io).unwrap();
+    }
+    assert_eq!(c.turns().len(), 4);
+    assert_cache_matches_tokens(&c);
+    // Every piece given to text() was complete UTF-8 by construction (&str);
+    // end markers are never printed.
+    assert!(!io.text.contains("<|endoftext|>"));
+}
+
+#[test]
+fn reset_restores_the_system_prefix_cheaply() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(512, 8), None);
+    let mut io = TestIo::default();
+    c.set_seed(5);
+    let first = c.reply("Hello", &mut io).unwrap();
+    let first_tokens = c.turns()[0].reply_tokens.clone();
+    let first_logits = c.logits().to_vec();
+    c.reply("More", &mut io).unwrap();
+    c.reset();
+    assert_eq!(c.tokens(), c.system_prefix().1);
+    assert!(c.turns().is_empty());
+    // Same seed, same first reply, computed on the kept prefix.
+    c.set_seed(5);
+    let again = c.reply("Hello", &mut io).unwrap();
+    assert_eq!(c.turns()[0].reply_tokens, first_tokens);
+    assert_eq!(c.logits(), &first_logits[..]);
+    assert_eq!(again.prompt_tokens, first.prompt_tokens);
+    assert_eq!(c.totals().replies, 3);
+}
+
+#[test]
+fn restored_prefix_equals_fresh_prefill() {
+    let t = tiny_model();
+    let a = conv(t, opts(256, 8), None);
+    assert_eq!(a.prefix_source(), &PrefixSource::Computed { why: None });
+    let section = a.system_prefix_section();
+    let prefix = Prefix::parse(&section).unwrap();
+    assert_eq!(prefix.backend, "scalar");
+    assert_eq!(prefix.tokens, a.system_prefix().1);
+
+    let mut io = TestIo::default();
+    let mut b = Conversation::new(
+        &t.model,
+        &t.tok,
+        t.template.clone(),
+        &SCALAR,
+        opts(512, 8),
+        Some(&prefix),
+        &mut io,
+    )
+    .unwrap();
+    assert!(io.progress.is_empty(), "restored without a prefill");
+    assert!(io.notices.is_empty());
+    assert!(matches!(b.prefix_source(), PrefixSource::Restored { backend } if backend == "scalar"));
+    let mut a = a;
+    a.set_seed(9);
+    b.set_seed(9);
+    a.reply("Hello there", &mut io).unwrap();
+    b.reply("Hello there", &mut io).unwrap();
+    assert_eq!(a.logits(), b.logits());
+    assert_eq!(a.tokens(), b.tokens());
+
+    // A prefix for another system prompt, a damaged cache, or a cache of
+    // another model's shape is not used: computed instead, with a notice.
+    let other_model_bytes = {
+        let vocab = Gguf::parse(VOCAB).unwrap();
+        let cfg = TinyConfig {
+            n_layer: 2,
+            ..TinyConfig::default()
+        };
+        tiny::write_with(&cfg, 1, &vocab).unwrap()
+    };
+    let other_model = Model::load(&other_model_bytes).unwrap();
+    let other = {
+        let mut io = TestIo::default();
+        Conversation::new(
+            &other_model,
+            &t.tok,
+            t.template.clone(),
+            &SCALAR,
+            opts(256, 8),
+            None,
+            &mut io,
+        )
+        .unwrap()
+        .system_prefix_section()
+    };
+    let damaged = Prefix {
+        kv: &prefix.kv[..prefix.kv.len() - 2],
+        ..prefix.clone()
+    };
+    let other_text = Prefix {
+        text: "<|im_start|>system\nSomething else<|im_end|>\n",
+        ..prefix.clone()
+    };
+    for p in [damaged, other_text, Prefix::parse(&other).unwrap()] {
+        let mut io = TestIo::default();
+        let c = Conversation::new(
+            &t.model,
+            &t.tok,
+            t.template.clone(),
+            &SCALAR,
+            opts(256, 8),
+            Some(&p),
+            &mut io,
+        )
+        .unwrap();
+        assert!(matches!(
+            c.prefix_source(),
+            PrefixSource::Computed { why: Some(_) }
+        ));
+        assert_eq!(io.notices.len(), 1, "{:?}", io.notices);
+        assert!(!io.progress.is_empty());
+        assert_cache_matches_tokens(&c);
+    }
+}
+
+/// `cargo xtask generate`'s loop, on a plain session.
+fn plain_greedy(model: &Model<'_>, tok: &Tokenizer, text: &str, n: usize) -> Vec<u32> {
+    let ids = tok.encode(text, true, true);
+    let mut s = Session::new(model, &SCALAR, 2048, 64).unwrap();
+    let mut sampler = Sampler::greedy();
+    let mut next = sampler.sample(s.prefill(&ids, None).unwrap(), &ids);
+    let mut gen = Vec::new();
+    while gen.len() < n {
+        gen.push(next);
+        if tok.is_eog(next) || gen.len() == n {
+            break;
+        }
+        next = sampler.sample(s.decode_step(next).unwrap(), &[]);
+    }
+    gen
+}
+
+#[test]
+fn complete_is_plain_greedy_and_leaves_the_conversation_alone() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(512, 8), None);
+    let mut io = TestIo::default();
+    c.reply("Hello", &mut io).unwrap();
+    let (tokens, logits) = (c.tokens().to_vec(), c.logits().to_vec());
+
+    let mut io = TestIo::default();
+    let r = c.complete("The quick brown fox", 20, &mut io).unwrap();
+    assert_eq!(
+        r.prompt_ids,
+        t.tok.encode("The quick brown fox", true, true)
+    );
+    assert_eq!(
+        r.ids,
+        plain_greedy(&t.model, &t.tok, "The quick brown fox", 20)
+    );
+    assert_eq!(r.ids.len(), 20);
+    assert_eq!(io.text, t.tok.decode(&r.ids, false).unwrap());
+    assert_eq!(r.stats.generated, 20);
+    // Deterministic, and the conversation is untouched.
+    assert_eq!(
+        c.complete("The quick brown fox", 20, &mut io).unwrap().ids,
+        r.ids
+    );
+    assert_eq!((c.tokens(), c.logits()), (&tokens[..], &logits[..]));
+    c.reply("And now?", &mut io).unwrap();
+    assert_cache_matches_tokens(&c);
+
+    assert_eq!(c.complete("", 5, &mut io), Err(ConvError::EmptyPrompt));
+    let long = "x ".repeat(600);
+    assert!(matches!(
+        c.complete(&long, 5, &mut io),
+        Err(ConvError::TooLong { .. })
+    ));
+    // Interrupted: stops at once, keeps what it has.
+    let mut io = TestIo {
+        interrupt_after: Some(4),
+        ..TestIo::default()
+    };
+    let r = c.complete("The quick brown fox", 20, &mut io).unwrap();
+    assert_eq!(r.stats.stop, Stop::Interrupted);
+    assert_eq!(r.ids.len(), 4);
+}
+
+#[test]
+fn sampler_settings() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(256, 8), None);
+    c.set_temperature(0.0);
+    c.set_top_p(0.5);
+    assert_eq!(c.sampler_config().temperature, 0.0);
+    assert_eq!(c.sampler_config().top_p, 0.5);
+    c.set_seed(3);
+    assert_eq!(c.sampler_config().seed, 3);
+    assert_eq!(c.sampler_config().top_p, 0.5);
+    // Greedy replies are the same whatever the seed.
+    let mut io = TestIo::default();
+    c.reply("Hi", &mut io).unwrap();
+    let a = c.turns()[0].reply_tokens.clone();
+    c.reset();
+    c.set_seed(4);
+    c.reply("Hi", &mut io).unwrap();
+    assert_eq!(c.turns()[0].reply_tokens, a);
+}
