@@ -14,6 +14,8 @@ pub mod hparams;
 pub mod kv;
 pub mod model;
 pub mod pack;
+#[cfg(feature = "std")]
+pub mod pack_file;
 pub mod quant;
 pub mod rng;
 pub mod sampler;

@@ -3,11 +3,19 @@
 //! ```text
 //! model-loader inspect FILE            what the file is and whether our engine runs it
 //! model-loader tokenize FILE TEXT      token ids of TEXT (special tokens parsed, BOS as the model asks)
+//! model-loader pack [...] MODEL OUT    a model pack with the system prompt's KV cache
+//! model-loader tiny [...] OUT          the tiny random-weight test model
+//! model-loader chat [...] MODEL        the kernel's conversation engine on stdin/stdout
 //! ```
 //!
 //! Exit codes: 0 success (for `inspect`: the engine supports the file),
 //! 1 the file is a valid GGUF our engine does not support, 2 the file cannot
 //! be read or is truncated/corrupt, 3 bad usage.
+
+mod chat;
+mod flags;
+mod host_io;
+mod pack;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -16,13 +24,18 @@ use model_loader::chat::ChatTemplate;
 use model_loader::ggml::GgmlType;
 use model_loader::gguf::Gguf;
 use model_loader::hparams::HParams;
+use model_loader::quant::{self, Backend};
 use model_loader::support;
 use model_loader::tokenizer::Tokenizer;
 
-const USAGE: &str = "\
-usage: model-loader inspect FILE
-       model-loader tokenize FILE TEXT
-";
+fn usage() -> String {
+    format!(
+        "usage: model-loader inspect FILE\n       model-loader tokenize FILE TEXT\n       {}\n       {}\n       {}\n",
+        pack::PACK_USAGE,
+        pack::TINY_USAGE,
+        chat::USAGE
+    )
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,14 +47,31 @@ fn main() -> ExitCode {
     {
         ["inspect", file] => inspect(file),
         ["tokenize", file, text] => tokenize(file, text),
+        ["pack", ..] => pack::pack(&args[1..]),
+        ["tiny", ..] => pack::tiny_model(&args[1..]),
+        ["chat", ..] => chat::chat(&args[1..]),
         ["-h" | "--help" | "help"] => {
-            print!("{USAGE}");
+            print!("{}", usage());
             ExitCode::SUCCESS
         }
         _ => {
-            eprint!("{USAGE}");
+            eprint!("{}", usage());
             ExitCode::from(3)
         }
+    }
+}
+
+/// Prints `msg` as an error and returns exit code `code`.
+fn fail(code: u8, msg: &str) -> ExitCode {
+    eprintln!("model-loader: {msg}");
+    ExitCode::from(code)
+}
+
+/// The backend named, else `$LLM_BACKEND`, else the best available.
+fn backend(name: Option<&str>) -> Result<&'static Backend, String> {
+    match name {
+        Some(n) => quant::by_name(n).ok_or_else(|| quant::backend::unknown_backend(n)),
+        None => quant::from_env(),
     }
 }
 
