@@ -24,11 +24,22 @@
 //!   in a separate, temporary session (see [`complete`]).
 //!
 //! ```text
+//! // At boot: the model image is a pack (header, GGUF, prefix) or a raw GGUF.
 //! let (template, notice) = conversation::template_for(&gguf);
 //! let mut conv = Conversation::new(&model, &tok, template, backend,
 //!                                  Options::default(), prefix.as_ref(), io)?;
-//! let stats = conv.reply("Hello!", io)?;      // streams to io.text
-//! io.notice(&stats.summary());
+//! // A console line that is not a command (clear the Ctrl-C flag first):
+//! match conv.reply(line, io) {
+//!     Ok(stats) => dim_line(&stats.summary()),   // after a newline
+//!     Err(ConvError::Interrupted) => {}            // Ctrl-C during the prefill
+//!     Err(e) => error_line(&e),                    // nothing changed
+//! }
+//! // `/complete [-n N] TEXT`:
+//! let (n, text) = conversation::args::complete(arg)?;
+//! let done = conv.complete(text, n, io)?;          // streams; conv untouched
+//! // `/reset`, `/stats`, `/model`, `/temp T`, `/top-p P`, `/seed S`:
+//! conv.reset(); conv.stats_report(); conv.model_report(name);
+//! conv.set_temperature(args::temperature(arg)?); // also top_p, seed
 //! ```
 
 pub mod args;
@@ -60,7 +71,7 @@ pub use stats::{ReplyStats, Stop, Totals};
 pub use turns::TemplateError;
 
 /// The system prompt: where the model runs, and that it should be brief.
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a small language model running directly on the hardware inside a bare-metal x86_64 kernel, with no operating system beneath you. You talk with a person through a serial console. You have no internet access and no files yet. Answer briefly.";
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a small language model running directly on the hardware inside a bare-metal x86_64 kernel; there is no operating system. You talk with a person through a serial console. You have no internet access and no files yet. Answer briefly.";
 
 /// What the conversation needs from its surroundings (the kernel's
 /// console, or stdin/stdout on the host).
