@@ -15,5 +15,6 @@ pub mod bitmap;
 pub mod cmdline;
 pub mod command;
 pub mod line_editor;
+pub mod qemu_exit;
 pub mod ring;
 pub mod units;
