@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod build;
 mod generate;
 mod image;
 mod models;

@@ -62,14 +62,8 @@ static EDITOR: Mutex<LineEditor> = Mutex::new(LineEditor::new());
 /// input is pending.
 pub fn read_line(prompt: &str) -> Option<String> {
     print!("{prompt}");
-    // A Ctrl-C typed while no line was being read is stale: drop it.
-    let _ = serial::take_ctrl_c();
     let mut editor = EDITOR.lock();
     loop {
-        if serial::take_ctrl_c() {
-            editor.cancel(&mut Raw);
-            return None;
-        }
         // Interrupts off between "nothing pending" and `hlt`, so a byte
         // arriving in between still wakes us (sti; hlt is atomic).
         x86_64::instructions::interrupts::disable();
@@ -89,7 +83,7 @@ pub fn read_line(prompt: &str) -> Option<String> {
 
 /// For long-running work (e.g. streaming tokens): whether the user pressed
 /// Ctrl-C since the last call. Typed-ahead input stays queued for the next
-/// [`read_line`].
+/// [`read_line`]; the Ctrl-C itself is consumed.
 pub fn interrupted() -> bool {
     serial::take_ctrl_c()
 }

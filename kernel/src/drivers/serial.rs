@@ -7,8 +7,10 @@
 //! room, so bytes wait in the UART (and QEMU holds further ones back): a
 //! typed or pasted byte is never dropped.
 //!
-//! Ctrl-C (0x03) does not enter the ring: it sets a flag that long-running
-//! code polls with [`take_ctrl_c`] (and the line editor checks while idle).
+//! Ctrl-C (0x03) goes into the ring like any byte, so the line editor sees
+//! it in order with what was typed before it; it is also counted, so that
+//! long-running code can poll for it with [`take_ctrl_c`] without reading
+//! the ring. A Ctrl-C taken that way is then skipped by [`read_byte`].
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use klib::ring::ByteRing;
@@ -31,7 +33,10 @@ const IER_RX_AVAILABLE: u8 = 1 << 0;
 
 static TX: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
 static RX: ByteRing<4096> = ByteRing::new();
-static CTRL_C: AtomicUsize = AtomicUsize::new(0);
+/// Ctrl-Cs received and not yet acted on.
+static CTRL_C_PENDING: AtomicUsize = AtomicUsize::new(0);
+/// Ctrl-Cs acted on through `take_ctrl_c` whose bytes are still queued.
+static CTRL_C_TAKEN: AtomicUsize = AtomicUsize::new(0);
 /// The receive interrupt is switched off because the ring was full.
 static RX_THROTTLED: AtomicBool = AtomicBool::new(false);
 
@@ -107,10 +112,9 @@ fn drain_uart() {
         // SAFETY: as above.
         let byte = unsafe { data.read() };
         if byte == 0x03 {
-            CTRL_C.fetch_add(1, Ordering::SeqCst);
-        } else {
-            let _ = RX.push(byte);
+            CTRL_C_PENDING.fetch_add(1, Ordering::SeqCst);
         }
+        let _ = RX.push(byte);
     }
 }
 
@@ -135,7 +139,18 @@ fn set_rx_interrupt(on: bool) {
 
 /// Takes the next received byte, if any.
 pub fn read_byte() -> Option<u8> {
-    let b = RX.pop();
+    let b = loop {
+        match RX.pop() {
+            Some(0x03) => {
+                if decrement(&CTRL_C_TAKEN) {
+                    continue; // already acted on through take_ctrl_c
+                }
+                decrement(&CTRL_C_PENDING);
+                break Some(0x03);
+            }
+            other => break other,
+        }
+    };
     if RX_THROTTLED.load(Ordering::SeqCst) && RX.len() < RX.capacity() / 2 {
         x86_64::instructions::interrupts::without_interrupts(|| {
             RX_THROTTLED.store(false, Ordering::SeqCst);
@@ -148,7 +163,19 @@ pub fn read_byte() -> Option<u8> {
     b
 }
 
-/// Whether Ctrl-C was typed since the last call (and forgets it).
+/// Whether a Ctrl-C arrived that nobody has acted on yet; takes it.
 pub fn take_ctrl_c() -> bool {
-    CTRL_C.swap(0, Ordering::SeqCst) > 0
+    if decrement(&CTRL_C_PENDING) {
+        CTRL_C_TAKEN.fetch_add(1, Ordering::SeqCst);
+        true
+    } else {
+        false
+    }
+}
+
+/// Decrements a counter that is above zero; `false` if it was zero.
+fn decrement(counter: &AtomicUsize) -> bool {
+    counter
+        .try_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
