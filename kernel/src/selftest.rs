@@ -21,7 +21,8 @@ type TestResult = Result<String, String>;
 
 /// Runs one self-test, or all of them.
 pub fn run(name: &str) {
-    let tests: [(&str, fn() -> TestResult); 4] = [
+    type Test = (&'static str, fn() -> TestResult);
+    let tests: [Test; 4] = [
         ("heap", heap_test),
         ("simd", simd_test),
         ("timer", timer_test),
@@ -106,7 +107,7 @@ fn heap_test() -> TestResult {
         let layout = core::alloc::Layout::from_size_align(3 * align, align).unwrap();
         // SAFETY: non-zero-sized layout; freed right below.
         let p = unsafe { alloc::alloc::alloc(layout) };
-        check(!p.is_null() && p as usize % align == 0, || {
+        check(!p.is_null() && (p as usize).is_multiple_of(align), || {
             format!("align {align} failed")
         })?;
         // SAFETY: allocated above with this layout.
@@ -332,7 +333,7 @@ pub fn fault(kind: &str) {
         // SAFETY (all arms): deliberately invalid operations; the exception
         // handler stops the kernel, so nothing runs afterwards.
         "pf" => unsafe {
-            black_box(core::ptr::read_volatile(0xdead_beef_000 as *const u64));
+            black_box(core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64));
         },
         "de" => unsafe {
             core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("ecx") _, out("edx") _);

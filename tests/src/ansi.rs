@@ -8,8 +8,8 @@ pub fn strip(text: &str) -> String {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\x1b' => match chars.next() {
-                Some('[') => {
+            '\x1b' => {
+                if let Some('[') = chars.next() {
                     // Parameters and intermediates, then one final byte.
                     while let Some(&n) = chars.peek() {
                         chars.next();
@@ -18,8 +18,7 @@ pub fn strip(text: &str) -> String {
                         }
                     }
                 }
-                Some(_) | None => {}
-            },
+            }
             '\r' => {}
             c => out.push(c),
         }

@@ -64,6 +64,11 @@ fn line_editing_works_over_serial() {
     echoed(&mut m, &format!("/echo draft{UP}{DOWN}"), "draft");
     // UTF-8 passes through.
     echoed(&mut m, "/echo grüße €", "grüße €");
+    // A long pasted line arrives in one burst: not a byte may be lost.
+    let pasted: String = (0..3000u32)
+        .map(|i| char::from(b'!' + (i.wrapping_mul(7919) % 94) as u8))
+        .collect();
+    echoed(&mut m, &format!("/echo {pasted}"), &pasted);
 
     // Garbage: random bytes, broken escapes, NULs and a huge line must not
     // hang or crash the console. Ctrl-U then clears whatever got in.
@@ -79,7 +84,7 @@ fn line_editing_works_over_serial() {
         }
     }
     junk.extend_from_slice(b"\x1b[99999999999999999999;;;\x1b\x1bO\x00\x00\xff\xfe\x1b[");
-    junk.extend(std::iter::repeat(b'z').take(6000));
+    junk.extend(std::iter::repeat_n(b'z', 6000));
     m.send(&junk);
     echoed(&mut m, "\x15/echo still alive", "still alive");
 

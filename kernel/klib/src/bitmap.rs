@@ -138,7 +138,7 @@ impl<'a> FrameBitmap<'a> {
         let mut f = end;
         while f > start {
             // Whole words at once where aligned.
-            if f % 64 == 0 && f - start >= 64 {
+            if f.is_multiple_of(64) && f - start >= 64 {
                 let w = self.words[(f / 64 - 1) as usize];
                 if w == u64::MAX {
                     f -= 64;

@@ -21,8 +21,11 @@ use x86_64::VirtAddr;
 
 /// Produces a region's contents.
 pub trait PageSource: Sync {
-    /// Fills `dest` with the region's bytes starting at `offset` (a multiple
-    /// of the region's chunk size; `dest` is at most one chunk long).
+    /// Fills `dest` with the region's bytes starting at `offset`. Normally
+    /// `offset` is a multiple of the chunk size and `dest` one chunk long;
+    /// when physical memory is too fragmented for a contiguous chunk, the
+    /// chunk is filled page by page (4 KiB-aligned offsets, 4 KiB `dest`).
+    /// Past the region's end `dest` is shorter (the rest is zeroed).
     fn fill(&self, offset: u64, dest: &mut [u8]) -> Result<(), &'static str>;
 }
 
@@ -77,7 +80,7 @@ pub fn register(
     access: Access,
     source: &'static dyn PageSource,
 ) -> Result<&'static LazyRegion, RegisterError> {
-    if chunk == 0 || chunk % PAGE_SIZE != 0 {
+    if chunk == 0 || !chunk.is_multiple_of(PAGE_SIZE) {
         return Err(RegisterError::BadChunk);
     }
     let reserved = size.next_multiple_of(chunk);
@@ -144,7 +147,7 @@ fn serve(region: &LazyRegion, offset: u64) -> Result<(), &'static str> {
     let chunk_off = offset / region.chunk * region.chunk;
     let len = region.chunk;
     let frames = len / PAGE_SIZE;
-    let align = if len % HUGE_PAGE_SIZE == 0 {
+    let align = if len.is_multiple_of(HUGE_PAGE_SIZE) {
         HUGE_PAGE_SIZE
     } else {
         PAGE_SIZE

@@ -101,7 +101,9 @@ fn map_locked(
     size: u64,
     access: Access,
 ) -> Result<(), MapError> {
-    assert!(virt.is_aligned(PAGE_SIZE) && phys.is_aligned(PAGE_SIZE) && size % PAGE_SIZE == 0);
+    assert!(
+        virt.is_aligned(PAGE_SIZE) && phys.is_aligned(PAGE_SIZE) && size.is_multiple_of(PAGE_SIZE)
+    );
     let flags = access.flags();
     let mut off = 0;
     while off < size {
@@ -131,7 +133,7 @@ fn map_locked(
 /// undefined), using 2 MiB pages for every aligned 2 MiB piece for which a
 /// contiguous aligned run of frames is free.
 pub fn map_fresh(virt: VirtAddr, size: u64, access: Access) -> Result<(), MapError> {
-    assert!(virt.is_aligned(PAGE_SIZE) && size % PAGE_SIZE == 0);
+    assert!(virt.is_aligned(PAGE_SIZE) && size.is_multiple_of(PAGE_SIZE));
     let mut off = 0;
     while off < size {
         let v = virt + off;

@@ -182,9 +182,8 @@ fn cmd_uptime(_: Option<&str>) {
 }
 
 fn cmd_color(arg: Option<&str>) {
-    match arg {
-        Some(a) => style::set_enabled(a == "on"),
-        None => {}
+    if let Some(a) = arg {
+        style::set_enabled(a == "on")
     }
     println!(
         "colours {}",
