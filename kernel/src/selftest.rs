@@ -102,6 +102,24 @@ fn heap_test() -> TestResult {
         format!("heap grew from {mapped_after_big} to {mapped} bytes instead of reusing")
     })?;
 
+    // Hundreds of MiB: grow the heap well past its initial size (touch one
+    // byte per page rather than all of it, to stay quick under TCG).
+    const HUGE: usize = 256 << 20;
+    let mut huge: Vec<u8> = Vec::with_capacity(HUGE);
+    let base = huge.as_mut_ptr();
+    for (n, off) in (0..HUGE).step_by(4096).enumerate() {
+        // SAFETY: within the capacity just allocated.
+        unsafe { base.add(off).write(n as u8) };
+    }
+    for (n, off) in (0..HUGE).step_by(4096).enumerate() {
+        // SAFETY: written just above.
+        let got = unsafe { base.add(off).read() };
+        check(got == n as u8, || {
+            format!("256 MiB block corrupted at {off:#x}")
+        })?;
+    }
+    drop(huge);
+
     // Alignment up to a huge page.
     for align in [16usize, 4096, HUGE_PAGE_SIZE as usize] {
         let layout = core::alloc::Layout::from_size_align(3 * align, align).unwrap();
@@ -114,8 +132,8 @@ fn heap_test() -> TestResult {
         unsafe { alloc::alloc::dealloc(p, layout) };
     }
     Ok(format!(
-        "64 MiB block, 4000 small blocks, reuse without growth, alignment to 2 MiB; heap {} MiB mapped",
-        mapped >> 20
+        "64 MiB block, 4000 small blocks, reuse without growth, 256 MiB block, alignment to 2 MiB; heap {} MiB mapped",
+        heap::stats().mapped >> 20
     ))
 }
 
