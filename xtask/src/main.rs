@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod build;
 mod generate;
 mod image;
 mod models;
@@ -18,8 +19,10 @@ usage: cargo xtask <command> [options]
 
 commands:
   run [--uefi] [--smp N] [--memory SIZE]   build everything and boot QEMU on the serial console
-  image                                    build the BIOS and UEFI disk images and print their paths
-  test                                     run every test: host unit tests and QEMU tests
+      [--accel tcg|kvm] [--cmdline TEXT]   (default 2G; TCG unless KVM measures fast;
+      [--ramdisk FILE] [--disk FILE]        kernel cmdline words: color=off, log=LEVEL, test)
+  image [--ramdisk FILE] [--out DIR]       build the BIOS and UEFI disk images and print their paths
+  test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host

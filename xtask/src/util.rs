@@ -22,3 +22,37 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// `cargo`, as the one running xtask (keeps the pinned toolchain).
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// A tool from the `llvm-tools` rustup component (e.g. `llvm-objcopy`).
+pub fn llvm_tool(name: &str) -> Result<PathBuf> {
+    let output = |args: &[&str]| -> Result<String> {
+        let o = Command::new("rustc")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .context("could not run rustc")?;
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let sysroot = output(&["--print", "sysroot"])?;
+    let host = output(&["-vV"])?
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("rustc -vV printed no host triple")?;
+    let path = PathBuf::from(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin")
+        .join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is missing: install the llvm-tools component (rustup component add llvm-tools)",
+            path.display()
+        );
+    }
+    Ok(path)
+}

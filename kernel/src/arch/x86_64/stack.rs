@@ -1,0 +1,66 @@
+//! Kernel stacks with a guard page: an unmapped page right below each stack,
+//! so running off its end faults instead of silently corrupting memory.
+
+use crate::mm;
+use spin::Mutex;
+use x86_64::VirtAddr;
+
+const MAX_STACKS: usize = 8;
+
+#[derive(Clone, Copy)]
+struct Guard {
+    name: &'static str,
+    start: u64,
+    end: u64,
+}
+
+static GUARDS: Mutex<[Option<Guard>; MAX_STACKS]> = Mutex::new([None; MAX_STACKS]);
+
+/// Allocates a stack of `size` bytes (rounded up to pages) with a guard
+/// page below it; returns its top (16-byte aligned).
+pub fn allocate(name: &'static str, size: u64) -> VirtAddr {
+    let size = size.next_multiple_of(mm::PAGE_SIZE);
+    let base = mm::vspace::reserve(size + mm::PAGE_SIZE, mm::PAGE_SIZE);
+    let bottom = base + mm::PAGE_SIZE;
+    mm::paging::map_fresh(bottom, size, mm::paging::Access::ReadWrite)
+        .expect("out of memory for a kernel stack");
+    let mut guards = GUARDS.lock();
+    if let Some(slot) = guards.iter_mut().find(|g| g.is_none()) {
+        *slot = Some(Guard {
+            name,
+            start: base.as_u64(),
+            end: bottom.as_u64(),
+        });
+    }
+    bottom + size
+}
+
+/// If `addr` lies in a guard page (or just below it, where a big stack
+/// frame would land), the name of the stack it belongs to. Lock-free
+/// fallback: called from fault handlers, so it only tries the lock.
+pub fn guard_hit(addr: u64) -> Option<&'static str> {
+    let guards = GUARDS.try_lock()?;
+    guards
+        .iter()
+        .flatten()
+        .find(|g| addr >= g.start.saturating_sub(64 * 1024) && addr < g.end)
+        .map(|g| g.name)
+}
+
+/// Continues on a new stack: sets RSP to `top` and calls `f`, which never
+/// returns. The old stack is abandoned.
+pub fn switch_to(top: VirtAddr, f: extern "C" fn() -> !) -> ! {
+    // SAFETY: `top` is the top of a mapped, otherwise unused stack; `f`
+    // never returns, so nothing ever needs the old stack again.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "xor ebp, ebp",
+            "call {f}",
+            "ud2",
+            top = in(reg) top.as_u64(),
+            f = in(reg) f,
+            options(noreturn)
+        )
+    }
+}

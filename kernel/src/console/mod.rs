@@ -1,0 +1,89 @@
+//! The serial console: formatted output (with `\n` sent as CR LF), colours
+//! that can be switched off, line input through the line editor, and Ctrl-C
+//! polling for long-running work.
+
+pub mod logger;
+pub mod style;
+
+use crate::drivers::serial;
+use alloc::string::String;
+use core::fmt::{self, Write};
+use klib::line_editor::{Event, LineEditor};
+use spin::Mutex;
+
+/// Writes text to the console, turning `\n` into CR LF.
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s.as_bytes();
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            serial::write(&rest[..i]);
+            serial::write(b"\r\n");
+            rest = &rest[i + 1..];
+        }
+        serial::write(rest);
+        Ok(())
+    }
+}
+
+#[doc(hidden)]
+pub fn _print(args: fmt::Arguments) {
+    let _ = Console.write_fmt(args);
+}
+
+/// Like `std::print!`, to the serial console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
+}
+
+/// Like `std::println!`, to the serial console.
+#[macro_export]
+macro_rules! println {
+    () => ($crate::print!("\n"));
+    ($($arg:tt)*) => ($crate::console::_print(format_args!("{}\n", format_args!($($arg)*))));
+}
+
+/// Editor echo goes out unchanged (it writes its own CR LF).
+struct Raw;
+
+impl Write for Raw {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        serial::write(s.as_bytes());
+        Ok(())
+    }
+}
+
+static EDITOR: Mutex<LineEditor> = Mutex::new(LineEditor::new());
+
+/// Prints `prompt` and reads one line, with editing and history. Returns
+/// `None` if the line was abandoned with Ctrl-C. Sleeps (hlt) while no
+/// input is pending.
+pub fn read_line(prompt: &str) -> Option<String> {
+    print!("{prompt}");
+    let mut editor = EDITOR.lock();
+    loop {
+        // Interrupts off between "nothing pending" and `hlt`, so a byte
+        // arriving in between still wakes us (sti; hlt is atomic).
+        x86_64::instructions::interrupts::disable();
+        match serial::read_byte() {
+            Some(b) => {
+                x86_64::instructions::interrupts::enable();
+                match editor.feed(b, &mut Raw) {
+                    Some(Event::Line(line)) => return Some(line),
+                    Some(Event::Cancelled) => return None,
+                    None => {}
+                }
+            }
+            None => x86_64::instructions::interrupts::enable_and_hlt(),
+        }
+    }
+}
+
+/// For long-running work (e.g. streaming tokens): whether the user pressed
+/// Ctrl-C since the last call. Typed-ahead input stays queued for the next
+/// [`read_line`]; the Ctrl-C itself is consumed.
+pub fn interrupted() -> bool {
+    serial::take_ctrl_c()
+}

@@ -1,0 +1,4 @@
+//! Device drivers.
+
+pub mod fw_cfg;
+pub mod serial;

@@ -1,0 +1,190 @@
+//! Lazily-backed regions: virtual memory whose contents are produced on
+//! first touch. A page fault inside a registered region is served here
+//! instead of being fatal: the handler allocates a chunk of physical memory
+//! (physically contiguous and 2 MiB-aligned where possible), asks the
+//! region's [`PageSource`] to fill it, maps it (2 MiB pages where alignment
+//! allows) and lets the faulting instruction run again.
+//!
+//! This is how model weights will be paged in from a virtio-blk disk: the
+//! source reads `chunk` bytes at the faulting offset from the disk.
+//!
+//! The source runs inside the page-fault handler, with interrupts off: it
+//! must not allocate from the heap, take locks the faulting code may hold,
+//! or touch another lazy region; polling a device is fine.
+
+use super::paging::{self, phys_to_virt, Access, MapError};
+use super::{frame, vspace, HUGE_PAGE_SIZE, PAGE_SIZE};
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+use x86_64::structures::idt::PageFaultErrorCode;
+use x86_64::VirtAddr;
+
+/// Produces a region's contents.
+pub trait PageSource: Sync {
+    /// Fills `dest` with the region's bytes starting at `offset`. Normally
+    /// `offset` is a multiple of the chunk size and `dest` one chunk long;
+    /// when physical memory is too fragmented for a contiguous chunk, the
+    /// chunk is filled page by page (4 KiB-aligned offsets, 4 KiB `dest`).
+    /// Past the region's end `dest` is shorter (the rest is zeroed).
+    fn fill(&self, offset: u64, dest: &mut [u8]) -> Result<(), &'static str>;
+}
+
+/// A registered region.
+pub struct LazyRegion {
+    start: VirtAddr,
+    size: u64,
+    chunk: u64,
+    access: Access,
+    source: &'static dyn PageSource,
+    faults: AtomicU64,
+}
+
+impl LazyRegion {
+    pub fn start(&self) -> VirtAddr {
+        self.start
+    }
+    #[allow(dead_code)] // for the weight loader (next issue)
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    /// Chunks filled so far (= page faults served).
+    pub fn faults(&self) -> u64 {
+        self.faults.load(Ordering::Relaxed)
+    }
+    /// The region as a byte slice. Touching it faults the contents in.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the range is reserved for this region for ever; every
+        // access is either mapped or served by the fault handler.
+        unsafe { core::slice::from_raw_parts(self.start.as_ptr(), self.size as usize) }
+    }
+}
+
+const MAX_REGIONS: usize = 16;
+static REGIONS: Mutex<[Option<&'static LazyRegion>; MAX_REGIONS]> = Mutex::new([None; MAX_REGIONS]);
+static SERVED: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// `chunk` must be a multiple of 4 KiB.
+    BadChunk,
+    TooManyRegions,
+}
+
+/// Reserves `size` bytes of address space backed by `source`, filled
+/// `chunk` bytes at a time (a multiple of 4 KiB; use a multiple of 2 MiB to
+/// get huge pages). The region starts 2 MiB-aligned. `access` is
+/// `ReadOnly` or `ReadWrite`.
+pub fn register(
+    size: u64,
+    chunk: u64,
+    access: Access,
+    source: &'static dyn PageSource,
+) -> Result<&'static LazyRegion, RegisterError> {
+    if chunk == 0 || !chunk.is_multiple_of(PAGE_SIZE) {
+        return Err(RegisterError::BadChunk);
+    }
+    let reserved = size.next_multiple_of(chunk);
+    let region: &'static LazyRegion = alloc::boxed::Box::leak(alloc::boxed::Box::new(LazyRegion {
+        start: vspace::reserve(reserved, HUGE_PAGE_SIZE.max(chunk.next_power_of_two())),
+        size,
+        chunk,
+        access,
+        source,
+        faults: AtomicU64::new(0),
+    }));
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut regions = REGIONS.lock();
+        let slot = regions
+            .iter_mut()
+            .find(|r| r.is_none())
+            .ok_or(RegisterError::TooManyRegions)?;
+        *slot = Some(region);
+        Ok(region)
+    })
+}
+
+/// Total lazy faults served since boot.
+pub fn faults_served() -> u64 {
+    SERVED.load(Ordering::Relaxed)
+}
+
+/// The page-fault hook: returns `true` if the fault was in a lazy region
+/// and is now served (the instruction can be retried).
+pub fn on_page_fault(addr: u64, code: PageFaultErrorCode) -> bool {
+    // A fault on a present page is a protection violation, never ours.
+    if code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
+        return false;
+    }
+    let region = {
+        let Some(regions) = REGIONS.try_lock() else {
+            return false;
+        };
+        regions
+            .iter()
+            .flatten()
+            .find(|r| (r.start.as_u64()..r.start.as_u64() + r.size).contains(&addr))
+            .copied()
+    };
+    let Some(region) = region else { return false };
+    if code.contains(PageFaultErrorCode::CAUSED_BY_WRITE) && region.access != Access::ReadWrite {
+        return false;
+    }
+    match serve(region, addr - region.start.as_u64()) {
+        Ok(()) => {
+            region.faults.fetch_add(1, Ordering::Relaxed);
+            SERVED.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(e) => {
+            log::error!("lazy region at {:#x}: {e}", region.start.as_u64());
+            false
+        }
+    }
+}
+
+/// Fills and maps the chunk holding `offset`.
+fn serve(region: &LazyRegion, offset: u64) -> Result<(), &'static str> {
+    let chunk_off = offset / region.chunk * region.chunk;
+    let len = region.chunk;
+    let frames = len / PAGE_SIZE;
+    let align = if len.is_multiple_of(HUGE_PAGE_SIZE) {
+        HUGE_PAGE_SIZE
+    } else {
+        PAGE_SIZE
+    };
+    // One contiguous run when possible: one fill, huge pages.
+    if let Some(phys) = frame::try_alloc_contiguous(frames, align) {
+        return fill_and_map(region, chunk_off, phys, len);
+    }
+    // Fragmented memory: page by page.
+    for i in 0..frames {
+        let phys = frame::try_alloc_contiguous(1, PAGE_SIZE).ok_or("out of physical memory")?;
+        fill_and_map(region, chunk_off + i * PAGE_SIZE, phys, PAGE_SIZE)?;
+    }
+    Ok(())
+}
+
+fn fill_and_map(
+    region: &LazyRegion,
+    off: u64,
+    phys: x86_64::PhysAddr,
+    len: u64,
+) -> Result<(), &'static str> {
+    // Past the end of the region the chunk is zero-filled.
+    let valid = region.size.saturating_sub(off).min(len) as usize;
+    // SAFETY: the frames were just allocated for us and are reached through
+    // the physical-memory mapping; nothing else refers to them yet.
+    let dest = unsafe {
+        core::slice::from_raw_parts_mut(phys_to_virt(phys).as_mut_ptr::<u8>(), len as usize)
+    };
+    dest[valid..].fill(0);
+    if let Err(e) = region.source.fill(off, &mut dest[..valid]) {
+        frame::free(phys, len / PAGE_SIZE);
+        return Err(e);
+    }
+    paging::try_map(region.start + off, phys, len, region.access).map_err(|e| match e {
+        MapError::OutOfMemory => "out of memory for page tables",
+        MapError::AlreadyMapped => "chunk already mapped",
+        MapError::Busy => "page tables locked by the faulting code",
+    })
+}

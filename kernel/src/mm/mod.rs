@@ -1,0 +1,26 @@
+//! Memory management: physical frames, page tables, the kernel's virtual
+//! address space, the heap, and lazily-backed regions.
+//!
+//! Lock order: `paging` before `frame` (mapping allocates page-table
+//! frames). Interrupt handlers take none of these locks, except the page
+//! fault handler serving a lazy region, which only tries them.
+
+pub mod frame;
+pub mod heap;
+pub mod lazy;
+pub mod paging;
+pub mod vspace;
+
+use bootloader_api::info::MemoryRegions;
+use x86_64::VirtAddr;
+
+pub const PAGE_SIZE: u64 = 4096;
+pub const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
+
+/// Brings up frames, page tables, the virtual-space allocator and the heap.
+pub fn init(regions: &MemoryRegions, physical_memory_offset: VirtAddr) {
+    paging::init(physical_memory_offset);
+    frame::init(regions);
+    vspace::init();
+    heap::init();
+}

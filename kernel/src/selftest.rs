@@ -1,0 +1,378 @@
+//! In-kernel self-tests (`/selftest NAME`), printing one PASS/FAIL line
+//! each, and deliberate faults (`/test-fault KIND`, test builds of the
+//! command line only). The QEMU tests drive both.
+
+use crate::console::style::{paint, Style};
+use crate::mm::lazy::{self, PageSource};
+use crate::mm::paging::{self, Access};
+use crate::mm::{heap, HUGE_PAGE_SIZE};
+use crate::{arch, println, time};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::hint::black_box;
+use core::time::Duration;
+
+pub const NAMES: &[&str] = &["all", "heap", "simd", "timer", "lazy"];
+pub const FAULTS: &[&str] = &["pf", "de", "ud", "gp", "stack", "panic"];
+
+type TestResult = Result<String, String>;
+
+/// Runs one self-test, or all of them.
+pub fn run(name: &str) {
+    type Test = (&'static str, fn() -> TestResult);
+    let tests: [Test; 4] = [
+        ("heap", heap_test),
+        ("simd", simd_test),
+        ("timer", timer_test),
+        ("lazy", lazy_test),
+    ];
+    let mut failed = 0;
+    let mut ran = 0;
+    for (n, f) in tests {
+        if name != "all" && name != n {
+            continue;
+        }
+        ran += 1;
+        match f() {
+            Ok(details) => println!(
+                "selftest {n}: {} ({details})",
+                paint(Style::BoldGreen, "PASS")
+            ),
+            Err(why) => {
+                failed += 1;
+                println!("selftest {n}: {} ({why})", paint(Style::BoldRed, "FAIL"))
+            }
+        }
+    }
+    println!("selftest: {} passed, {failed} failed", ran - failed);
+}
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+// ---------------------------------------------------------------- heap ---
+
+fn heap_test() -> TestResult {
+    // A large block, bigger than the whole initial heap: the heap must grow.
+    const BIG: usize = 64 << 20;
+    let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    let mut big: Vec<u8> = Vec::with_capacity(BIG);
+    big.extend((0..BIG).map(pattern));
+    check(
+        big.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        || "large block corrupted".into(),
+    )?;
+    drop(big);
+    let mapped_after_big = heap::stats().mapped;
+
+    // Many small blocks of mixed sizes; free half, reallocate, verify all.
+    let mut small: Vec<Box<[u64]>> = (0..4000u64)
+        .map(|i| alloc::vec![i; 1 + (i % 13) as usize].into_boxed_slice())
+        .collect();
+    for (i, b) in small.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            *b = alloc::vec![i as u64 ^ 0xffff; 1 + i % 7].into_boxed_slice();
+        }
+    }
+    for (i, b) in small.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            i as u64 ^ 0xffff
+        } else {
+            i as u64
+        };
+        check(b.iter().all(|&x| x == want), || {
+            format!("small block {i} corrupted")
+        })?;
+    }
+    drop(small);
+
+    // Freed memory is reused: the same large block again needs no growth.
+    let again: Vec<u8> = alloc::vec![7u8; BIG];
+    check(again[BIG - 1] == 7, || "second large block wrong".into())?;
+    drop(again);
+    let mapped = heap::stats().mapped;
+    check(mapped == mapped_after_big, || {
+        format!("heap grew from {mapped_after_big} to {mapped} bytes instead of reusing")
+    })?;
+
+    // Hundreds of MiB: grow the heap well past its initial size (touch one
+    // byte per page rather than all of it, to stay quick under TCG).
+    const HUGE: usize = 256 << 20;
+    let mut huge: Vec<u8> = Vec::with_capacity(HUGE);
+    let base = huge.as_mut_ptr();
+    for (n, off) in (0..HUGE).step_by(4096).enumerate() {
+        // SAFETY: within the capacity just allocated.
+        unsafe { base.add(off).write(n as u8) };
+    }
+    for (n, off) in (0..HUGE).step_by(4096).enumerate() {
+        // SAFETY: written just above.
+        let got = unsafe { base.add(off).read() };
+        check(got == n as u8, || {
+            format!("256 MiB block corrupted at {off:#x}")
+        })?;
+    }
+    drop(huge);
+
+    // Alignment up to a huge page.
+    for align in [16usize, 4096, HUGE_PAGE_SIZE as usize] {
+        let layout = core::alloc::Layout::from_size_align(3 * align, align).unwrap();
+        // SAFETY: non-zero-sized layout; freed right below.
+        let p = unsafe { alloc::alloc::alloc(layout) };
+        check(!p.is_null() && (p as usize).is_multiple_of(align), || {
+            format!("align {align} failed")
+        })?;
+        // SAFETY: allocated above with this layout.
+        unsafe { alloc::alloc::dealloc(p, layout) };
+    }
+    Ok(format!(
+        "64 MiB block, 4000 small blocks, reuse without growth, 256 MiB block, alignment to 2 MiB; heap {} MiB mapped",
+        heap::stats().mapped >> 20
+    ))
+}
+
+// ---------------------------------------------------------------- simd ---
+
+fn simd_test() -> TestResult {
+    use core::arch::x86_64::*;
+    check(arch::x86_64::cpu::sse_enabled(), || {
+        "SSE is not enabled".into()
+    })?;
+    check(arch::x86_64::cpu::mxcsr() & 0x20 != 0, || {
+        "MXCSR.PE is not set".into()
+    })?;
+
+    // SSE/SSE2 on values the compiler cannot see.
+    let (a, b) = (black_box([1.0f32, 2.0, 3.0, 4.0]), black_box(0.5f32));
+    let mut out = [0f32; 4];
+    // SAFETY: SSE is enabled (checked above); pointers are to local arrays.
+    unsafe {
+        let va = _mm_loadu_ps(a.as_ptr());
+        let r = _mm_add_ps(_mm_mul_ps(va, _mm_set1_ps(b)), va);
+        _mm_storeu_ps(out.as_mut_ptr(), r);
+    }
+    check(out == [1.5, 3.0, 4.5, 6.0], || {
+        format!("SSE mul/add gave {out:?}")
+    })?;
+    let mut root = [0f64; 2];
+    // SAFETY: as above (SSE2).
+    unsafe {
+        _mm_storeu_pd(
+            root.as_mut_ptr(),
+            _mm_sqrt_pd(_mm_set_pd(black_box(2.0), black_box(81.0))),
+        )
+    };
+    check(
+        root[0] == 9.0 && (root[1] - core::f64::consts::SQRT_2).abs() < 1e-15,
+        || format!("SSE2 sqrt gave {root:?}"),
+    )?;
+    let mut details = String::from("SSE/SSE2 arithmetic");
+
+    let cpu = arch::cpu_info();
+    if cpu.has_avx2() && cpu.has_fma() && arch::x86_64::cpu::avx_enabled() {
+        // AVX2 + FMA dot product against a scalar reference. Values are
+        // small integers, so both sums are exact.
+        let n = 4099;
+        let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32).collect();
+        let y: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let scalar: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+        // SAFETY: AVX2 and FMA are present and enabled (checked above).
+        let vector = unsafe { selftest_dot_avx2(x.as_ptr(), y.as_ptr(), n) };
+        check(vector == scalar, || {
+            format!("AVX2/FMA dot {vector} != scalar {scalar}")
+        })?;
+
+        // YMM registers (upper halves included) keep their values while
+        // timer interrupts come and go.
+        let t0 = time::ticks();
+        let mut total = 0u64;
+        let mut acc = [0f64; 4];
+        while time::ticks() < t0 + 20 {
+            let iters = 200_000;
+            // SAFETY: AVX is enabled (checked above).
+            let part = unsafe { avx_count(iters) };
+            for (a, p) in acc.iter_mut().zip(part) {
+                *a += p;
+            }
+            total += iters;
+        }
+        let want = [1.0, 2.0, 3.0, 4.0].map(|k| k * total as f64);
+        check(acc == want, || {
+            format!("YMM state corrupted across interrupts: {acc:?} != {want:?}")
+        })?;
+        details += &format!(
+            ", AVX2/FMA dot product, YMM state intact over {} timer interrupts",
+            time::ticks() - t0
+        );
+    } else {
+        details += ", AVX2/FMA not available (skipped)";
+    }
+    Ok(details)
+}
+
+/// Dot product with AVX2 + FMA (8 lanes), scalar tail. Exported unmangled so
+/// the QEMU tests can find it in the kernel ELF and check it really
+/// contains YMM/FMA instructions.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA enabled; `a` and `b` point to `n` floats.
+#[unsafe(no_mangle)]
+#[inline(never)]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe extern "C" fn selftest_dot_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
+    use core::arch::x86_64::*;
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so both loads are in bounds.
+        let (va, vb) = unsafe { (_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i))) };
+        acc = _mm256_fmadd_ps(va, vb, acc);
+        i += 8;
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    let mut sum: f32 = lanes.iter().sum();
+    while i < n {
+        // SAFETY: i < n.
+        sum += unsafe { *a.add(i) * *b.add(i) };
+        i += 1;
+    }
+    sum
+}
+
+/// Adds (1, 2, 3, 4) to a YMM accumulator `iters` times.
+#[inline(never)]
+#[target_feature(enable = "avx")]
+unsafe fn avx_count(iters: u64) -> [f64; 4] {
+    use core::arch::x86_64::*;
+    let inc = _mm256_set_pd(4.0, 3.0, 2.0, 1.0);
+    let mut acc = _mm256_setzero_pd();
+    for _ in 0..black_box(iters) {
+        acc = _mm256_add_pd(acc, inc);
+    }
+    let mut out = [0f64; 4];
+    // SAFETY: `out` holds 4 doubles.
+    unsafe { _mm256_storeu_pd(out.as_mut_ptr(), acc) };
+    out
+}
+
+// --------------------------------------------------------------- timer ---
+
+fn timer_test() -> TestResult {
+    let wait = Duration::from_millis(500);
+    let (t0, k0) = (time::uptime(), time::ticks());
+    time::sleep(wait);
+    let (dt, dk) = (time::uptime() - t0, time::ticks() - k0);
+    check(dt >= wait, || format!("slept {dt:?}, wanted {wait:?}"))?;
+    let expected = dt.as_millis() as u64 * time::TICK_HZ / 1000;
+    check(dk * 10 >= expected * 6 && dk * 10 <= expected * 14, || {
+        format!("{dk} ticks in {dt:?}, expected about {expected}")
+    })?;
+    let (by_tsc, reference) = time::check_against_reference();
+    let ratio = by_tsc.as_micros() as f64 / reference.as_micros() as f64;
+    check((0.8..1.25).contains(&ratio), || {
+        format!(
+            "TSC measured {by_tsc:?} over {reference:?} of the {}",
+            time::reference_name()
+        )
+    })?;
+    Ok(format!(
+        "{dk} ticks in {} ms at {} Hz; uptime vs {}: {ratio:.3}",
+        dt.as_millis(),
+        time::TICK_HZ,
+        time::reference_name()
+    ))
+}
+
+// ---------------------------------------------------------------- lazy ---
+
+/// A region whose byte at offset `i` is a function of `i`.
+struct Pattern;
+
+fn pattern_byte(i: u64) -> u8 {
+    (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8
+}
+
+impl PageSource for Pattern {
+    fn fill(&self, offset: u64, dest: &mut [u8]) -> Result<(), &'static str> {
+        for (i, b) in dest.iter_mut().enumerate() {
+            *b = pattern_byte(offset + i as u64);
+        }
+        Ok(())
+    }
+}
+
+static PATTERN: Pattern = Pattern;
+static LAZY: spin::Once<&'static lazy::LazyRegion> = spin::Once::new();
+
+fn lazy_test() -> TestResult {
+    const SIZE: u64 = 8 * 1024 * 1024 + 12 * 1024;
+    let region = *LAZY.call_once(|| {
+        lazy::register(SIZE, HUGE_PAGE_SIZE, Access::ReadOnly, &PATTERN)
+            .expect("register lazy region")
+    });
+    let bytes = region.as_slice();
+    let before = region.faults();
+    let offsets = [0, 1, 4095, HUGE_PAGE_SIZE + 17, 5 << 20, SIZE - 1];
+    for &o in &offsets {
+        let got = black_box(bytes[o as usize]);
+        check(got == pattern_byte(o), || {
+            format!("byte at offset {o:#x} is {got}")
+        })?;
+    }
+    let served = region.faults() - before;
+    // Offsets 0, 1, 4095 share the first chunk; the others are in chunks 1,
+    // 2 and 4. A second run finds everything mapped.
+    let expected = if before == 0 { 4 } else { 0 };
+    check(served == expected, || {
+        format!("{served} page faults served, expected {expected}")
+    })?;
+    let (_, page) = paging::translate(region.start()).ok_or("first chunk not mapped")?;
+    Ok(format!(
+        "{served} faults served for {} touches, mapped with {} KiB pages",
+        offsets.len(),
+        page / 1024
+    ))
+}
+
+// -------------------------------------------------------------- faults ---
+
+/// Raises the named fault. The kernel reports it and stops.
+pub fn fault(kind: &str) {
+    println!("raising {kind} on purpose");
+    match kind {
+        // SAFETY (all arms): deliberately invalid operations; the exception
+        // handler stops the kernel, so nothing runs afterwards.
+        "pf" => unsafe {
+            black_box(core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64));
+        },
+        "de" => unsafe {
+            core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("ecx") _, out("edx") _);
+        },
+        "ud" => unsafe { core::arch::asm!("ud2") },
+        "gp" => unsafe {
+            black_box(core::ptr::read_volatile(
+                0x8000_0000_0000_0000usize as *const u64,
+            ));
+        },
+        "stack" => {
+            black_box(recurse(black_box(0)));
+        }
+        "panic" => panic!("deliberate panic from /test-fault"),
+        _ => println!("unknown fault {kind}"),
+    }
+    println!("the {kind} fault did not stop the kernel");
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    let frame = black_box([n; 64]);
+    recurse(n + 1).wrapping_add(frame[black_box(3)])
+}

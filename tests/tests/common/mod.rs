@@ -1,0 +1,49 @@
+//! Shared setup for the QEMU tests.
+
+#![allow(dead_code)]
+
+use qemu_tests::{images, Accel, Firmware, Images, QemuConfig};
+
+/// Why the QEMU tests are `#[ignore]`d in a plain `cargo test`: they need
+/// the disk images, which `cargo xtask test` builds before running them
+/// with `--ignored`.
+pub const NEEDS_IMAGES: &str = "needs QEMU and the disk images: run `cargo xtask test`";
+
+/// The kernel command line for tests: test commands on, plain output.
+pub const TEST_CMDLINE: &str = "test color=off";
+
+pub fn images() -> Images {
+    Images::from_env()
+}
+
+pub fn accel() -> Accel {
+    Accel::detect(&images::workspace_root().join("target"))
+}
+
+/// A machine booting `firmware` with the test command line and `mib` MiB.
+pub fn config(firmware: Firmware, mib: u64) -> QemuConfig {
+    let images = images();
+    let image = match firmware {
+        Firmware::Bios => images.bios(),
+        Firmware::Uefi => images.uefi(),
+    };
+    QemuConfig::new(firmware, image, accel())
+        .memory_mib(mib)
+        .cmdline(TEST_CMDLINE)
+}
+
+/// The first line of `text` containing `needle`, or a panic showing `text`.
+pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// The numbers written as `(N KiB)` in `line`, in order.
+pub fn kib_values(line: &str) -> Vec<u64> {
+    line.split('(')
+        .skip(1)
+        .filter_map(|part| part.split_once(" KiB)"))
+        .filter_map(|(n, _)| n.trim().parse().ok())
+        .collect()
+}
