@@ -172,7 +172,6 @@ fn find(name: &str) -> Result<&'static Model> {
 
 /// The path of model `name` (`smollm2`, `qwen-coder`), fetching it if it
 /// is not cached yet.
-#[allow(dead_code)] // for `generate`, `test`, `run --model`
 pub fn ensure(name: &str) -> Result<PathBuf> {
     ensure_model(find(name)?, false)
 }

@@ -7,6 +7,7 @@
 
 use crate::args::Args;
 use crate::build;
+use crate::models;
 use crate::util::{cargo, root, run};
 use anyhow::Result;
 use qemu_tests::images::IMAGES_ENV;
@@ -20,6 +21,10 @@ pub fn main(args: Vec<String>) -> Result<()> {
     args.finish()?;
 
     if !qemu_only {
+        // The engine's tests run the real models (golden outputs).
+        for name in ["smollm2", "qwen-coder"] {
+            models::ensure(name)?;
+        }
         eprintln!("xtask: host unit tests");
         // `boot` has no tests, and building it in the test profile would
         // rebuild the bootloader (minutes).
