@@ -15,22 +15,11 @@ use core::fmt;
 use crate::ggml::GgmlType;
 use crate::gguf::Gguf;
 use crate::hparams::HParams;
+use crate::quant::SUPPORTED_WEIGHT_TYPES;
 use crate::tokenizer::PreTokenizer;
 
 /// Architectures the decoder implements.
 pub const ARCHITECTURES: &[&str] = &["llama", "qwen2"];
-
-/// Tensor types the quantized kernels implement.
-pub const WEIGHT_TYPES: &[GgmlType] = &[
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q6_K,
-];
 
 /// One reason the engine cannot run a file.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +59,7 @@ impl fmt::Display for Problem {
             ),
             Problem::HParams(e) => write!(f, "hyperparameters: {e}"),
             Problem::WeightType { ty, count, example } => {
-                let names: Vec<&str> = WEIGHT_TYPES.iter().map(|t| t.name()).collect();
+                let names: Vec<&str> = SUPPORTED_WEIGHT_TYPES.iter().map(|t| t.name()).collect();
                 write!(
                     f,
                     "{count} tensor(s) of type {ty} (e.g. `{example}`): supported types are {}",
@@ -107,7 +96,7 @@ pub fn check(g: &Gguf<'_>) -> Vec<Problem> {
     // Tensor types, grouped.
     let mut bad: Vec<(GgmlType, usize, String)> = Vec::new();
     for t in g.tensors() {
-        if WEIGHT_TYPES.contains(&t.ty) {
+        if SUPPORTED_WEIGHT_TYPES.contains(&t.ty) {
             continue;
         }
         match bad.iter_mut().find(|b| b.0 == t.ty) {
