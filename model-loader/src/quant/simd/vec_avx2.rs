@@ -1,0 +1,199 @@
+//! AVX2 + FMA + F16C versions of the decoder's vector helpers (f32 dot,
+//! add, rmsnorm, rope and attention over the f16 KV cache). The
+//! exponentials (softmax, SiLU) stay scalar `libm`, so results differ from the
+//! scalar backend only by summation order.
+
+use core::arch::x86_64::*;
+
+use half::f16;
+
+use crate::quant::scalar;
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_f32_impl(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, v) in acc.iter_mut().enumerate() {
+            let x = _mm256_loadu_ps(pa.add(i + 8 * k));
+            let y = _mm256_loadu_ps(pb.add(i + 8 * k));
+            *v = _mm256_fmadd_ps(x, y, *v);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc[0] = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i)),
+            _mm256_loadu_ps(pb.add(i)),
+            acc[0],
+        );
+        i += 8;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut r = hsum(s);
+    while i < n {
+        r += a[i] * b[i];
+        i += 1;
+    }
+    r
+}
+
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: this backend is only selected when AVX2+FMA are available;
+    // the loops stay below min(a.len(), b.len()).
+    unsafe { dot_f32_impl(a, b) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_impl(y: &mut [f32], x: &[f32]) {
+    let n = y.len().min(x.len());
+    let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    let mut i = 0;
+    while i + 8 <= n {
+        let v = _mm256_add_ps(_mm256_loadu_ps(py.add(i)), _mm256_loadu_ps(px.add(i)));
+        _mm256_storeu_ps(py.add(i), v);
+        i += 8;
+    }
+    while i < n {
+        y[i] += x[i];
+        i += 1;
+    }
+}
+
+pub fn add(y: &mut [f32], x: &[f32]) {
+    // SAFETY: AVX2 is available (backend selection); indices < min length.
+    unsafe { add_impl(y, x) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rmsnorm_impl(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    // Sum of squares in f64, as the scalar reference (and llama.cpp).
+    let n = x.len();
+    let px = x.as_ptr();
+    let mut acc = [_mm256_setzero_pd(); 2];
+    let mut i = 0;
+    while i + 8 <= n {
+        let v = _mm256_loadu_ps(px.add(i));
+        let sq = _mm256_mul_ps(v, v);
+        acc[0] = _mm256_add_pd(acc[0], _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+        acc[1] = _mm256_add_pd(acc[1], _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+        i += 8;
+    }
+    let s = _mm256_add_pd(acc[0], acc[1]);
+    let s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    let mut sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+    while i < n {
+        sum += (x[i] * x[i]) as f64;
+        i += 1;
+    }
+    let mean = (sum / n as f64) as f32;
+    let scale = 1.0 / libm::sqrtf(mean + eps);
+    let m = n.min(out.len()).min(w.len());
+    let vs = _mm256_set1_ps(scale);
+    let (po, pw) = (out.as_mut_ptr(), w.as_ptr());
+    let mut i = 0;
+    while i + 8 <= m {
+        let v = _mm256_mul_ps(
+            _mm256_mul_ps(_mm256_loadu_ps(px.add(i)), vs),
+            _mm256_loadu_ps(pw.add(i)),
+        );
+        _mm256_storeu_ps(po.add(i), v);
+        i += 8;
+    }
+    while i < m {
+        out[i] = (x[i] * scale) * w[i];
+        i += 1;
+    }
+}
+
+pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    // SAFETY: AVX2 is available (backend selection); indices < lengths.
+    unsafe { rmsnorm_impl(out, x, w, eps) }
+}
+
+/// Eight f16 values at `p` as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load8_f16(p: *const f16) -> __m256 {
+    _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn attend_impl(
+    q: &[f16],
+    keys: &[f16],
+    values: &[f16],
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    let n_pos = scores.len();
+    assert!(keys.len() >= n_pos * hd && values.len() >= n_pos * hd && out.len() >= hd);
+    if hd % 8 != 0 {
+        scalar::attend(q, keys, values, scale, scores, out);
+        return;
+    }
+    // q in registers as f32 (head_dim up to 256 here; larger falls back).
+    if hd > 256 {
+        scalar::attend(q, keys, values, scale, scores, out);
+        return;
+    }
+    let mut qv = [_mm256_setzero_ps(); 32];
+    for (j, v) in qv.iter_mut().enumerate().take(hd / 8) {
+        *v = load8_f16(q.as_ptr().add(8 * j));
+    }
+    let kp = keys.as_ptr();
+    for (p, s) in scores.iter_mut().enumerate() {
+        let k = kp.add(p * hd);
+        let mut a0 = _mm256_setzero_ps();
+        let mut a1 = _mm256_setzero_ps();
+        let mut j = 0;
+        while j + 2 <= hd / 8 {
+            a0 = _mm256_fmadd_ps(qv[j], load8_f16(k.add(8 * j)), a0);
+            a1 = _mm256_fmadd_ps(qv[j + 1], load8_f16(k.add(8 * j + 8)), a1);
+            j += 2;
+        }
+        if j < hd / 8 {
+            a0 = _mm256_fmadd_ps(qv[j], load8_f16(k.add(8 * j)), a0);
+        }
+        *s = hsum(_mm256_add_ps(a0, a1)) * scale;
+    }
+    scalar::softmax(scores);
+    let mut acc = [_mm256_setzero_ps(); 32];
+    let vp = values.as_ptr();
+    for (p, &s) in scores.iter().enumerate() {
+        let v = vp.add(p * hd);
+        let sv = _mm256_set1_ps(s);
+        for (j, a) in acc.iter_mut().enumerate().take(hd / 8) {
+            *a = _mm256_fmadd_ps(sv, load8_f16(v.add(8 * j)), *a);
+        }
+    }
+    for (j, a) in acc.iter().enumerate().take(hd / 8) {
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), *a);
+    }
+}
+
+pub fn attend(
+    q: &[f16],
+    keys: &[f16],
+    values: &[f16],
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    // SAFETY: AVX2/FMA/F16C are available (backend selection); sizes are
+    // asserted in the function.
+    unsafe { attend_impl(q, keys, values, scale, scores, out) }
+}
