@@ -68,6 +68,7 @@ struct Opts {
     kernels: bool,
     types: Option<String>,
     ms: u64,
+    shape: (usize, usize),
 }
 
 fn parse() -> Opts {
@@ -81,6 +82,7 @@ fn parse() -> Opts {
         kernels: false,
         types: None,
         ms: 300,
+        shape: (1536, 1536),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -92,6 +94,11 @@ fn parse() -> Opts {
             "--ms" => o.ms = val().parse().unwrap_or_else(|_| usage()),
             "--backend" => o.backend = Some(val()),
             "--types" => o.types = Some(val()),
+            "--shape" => {
+                let v = val();
+                let (r, c) = v.split_once('x').unwrap_or_else(|| usage());
+                o.shape = (r.parse().unwrap_or_else(|_| usage()), c.parse().unwrap_or_else(|_| usage()));
+            }
             "--pick" => o.pick = true,
             "--kernels" => o.kernels = true,
             "-h" | "--help" => usage(),
@@ -225,8 +232,8 @@ fn kernels(o: &Opts) {
         None => quant::available().collect(),
     };
     let mut rng = model_loader::rng::Rng::new(1);
-    let (rows, cols) = (1536usize, 1536usize);
-    let (prows, ptok) = (256usize, 64usize);
+    let (rows, cols) = o.shape;
+    let (prows, ptok) = (256usize.min(rows), 64usize);
     println!(
         "{:<8} {:<12} {:>12} {:>12}",
         "type", "backend", "decode Gmac/s", "prefill Gmac/s"
