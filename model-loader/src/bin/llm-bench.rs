@@ -97,7 +97,10 @@ fn parse() -> Opts {
             "--shape" => {
                 let v = val();
                 let (r, c) = v.split_once('x').unwrap_or_else(|| usage());
-                o.shape = (r.parse().unwrap_or_else(|_| usage()), c.parse().unwrap_or_else(|_| usage()));
+                o.shape = (
+                    r.parse().unwrap_or_else(|_| usage()),
+                    c.parse().unwrap_or_else(|_| usage()),
+                );
             }
             "--pick" => o.pick = true,
             "--kernels" => o.kernels = true,

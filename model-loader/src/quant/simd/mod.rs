@@ -84,15 +84,27 @@ pub const TCG: Backend = Backend {
     gemm_q4_1: tcg::gemm_q4_1,
     gemm_q5_0: tcg::gemm_q5_0,
     gemm_q8_0: tcg::gemm_q8_0,
+    // The shift/`vpmullw` k-quant kernels measured 2x slower under TCG
+    // than the plain scalar ones (which LLVM compiles to scalar integer
+    // code, cheap under TCG); they stay in `tcg` for comparison.
+    gemm_q4_k: crate::quant::scalar::gemm_q4_k,
+    gemm_q6_k: crate::quant::scalar::gemm_q6_k,
+    ..SCALAR
+};
+
+/// The `tcg` backend with its own k-quant kernels (for measurements).
+#[cfg(target_arch = "x86_64")]
+pub const TCG_K: Backend = Backend {
+    name: "tcg-k",
     gemm_q4_k: tcg::gemm_q4_k,
     gemm_q6_k: tcg::gemm_q6_k,
-    ..SCALAR
+    ..TCG
 };
 
 /// Every backend compiled in, the scalar reference first, then in order of
 /// preference by CPUID (best last). `quant::BACKENDS` is this list.
 #[cfg(target_arch = "x86_64")]
-pub static BACKENDS: &[&Backend] = &[&SCALAR, &TCG, &AVX2, &AVXVNNI, &AVX512VNNI];
+pub static BACKENDS: &[&Backend] = &[&SCALAR, &TCG_K, &TCG, &AVX2, &AVXVNNI, &AVX512VNNI];
 #[cfg(not(target_arch = "x86_64"))]
 pub static BACKENDS: &[&Backend] = &[&SCALAR];
 

@@ -39,7 +39,10 @@ macro_rules! kernels {
         use crate::quant::matrix::{ActData, Acts, QMatrix};
         use crate::quant::simd::driver::{drive, TileFn, Tiles};
 
-        const PF: usize = match option_env!("LLM_PF") { Some(_) => 0, None => 2048 };
+        const PF: usize = match option_env!("LLM_PF") {
+            Some(_) => 0,
+            None => 2048,
+        };
 
         /// `acc + Σ u·s` over each group of 4 bytes.
         #[inline]
