@@ -167,16 +167,21 @@ fn main() {
     let n_ctx = (o.p + o.n + 8).max(16);
     eprintln!("[llm-bench: {path}, backend {}]", be.name);
 
-    let mut best_pp = f64::INFINITY;
-    let mut best_tg = f64::INFINITY;
-    let (mut cpu_pp, mut cpu_tg) = (f64::INFINITY, f64::INFINITY);
+    // Warm-up (page faults, caches, the emulator's translation cache), as
+    // llama-bench does: one decode step.
+    {
+        let mut s = Session::new(&model, be, n_ctx, 1).expect("session");
+        s.decode_step(toks[0]).expect("decode");
+    }
+    // Mean of the per-repetition rates, like llama-bench's `avg_ts`.
+    let (mut pp, mut tg, mut cpu_pp, mut cpu_tg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..o.reps.max(1) {
         if o.p > 0 {
             let mut s = Session::new(&model, be, n_ctx, o.p).expect("session");
             let (t0, c0) = (Instant::now(), cpu_time());
             s.prefill(&toks[..o.p], None).expect("prefill");
-            best_pp = best_pp.min(t0.elapsed().as_secs_f64());
-            cpu_pp = cpu_pp.min(cpu_time() - c0);
+            pp.push(o.p as f64 / t0.elapsed().as_secs_f64());
+            cpu_pp.push(o.p as f64 / (cpu_time() - c0));
         }
         if o.n > 0 {
             let mut s = Session::new(&model, be, n_ctx, 1).expect("session");
@@ -187,16 +192,17 @@ fn main() {
                 // Feed something depending on the output, cheaply.
                 tok = (i as u32 * 7919 + (l[0].to_bits() & 1023)) % n_vocab as u32;
             }
-            best_tg = best_tg.min(t0.elapsed().as_secs_f64());
-            cpu_tg = cpu_tg.min(cpu_time() - c0);
+            tg.push(o.n as f64 / t0.elapsed().as_secs_f64());
+            cpu_tg.push(o.n as f64 / (cpu_time() - c0));
         }
     }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     if o.p > 0 {
         println!(
             "RESULT pp {} {:.3} tok/s cpu {:.3} tok/s backend={}",
             o.p,
-            o.p as f64 / best_pp,
-            o.p as f64 / cpu_pp,
+            mean(&pp),
+            mean(&cpu_pp),
             be.name
         );
     }
@@ -204,8 +210,8 @@ fn main() {
         println!(
             "RESULT tg {} {:.3} tok/s cpu {:.3} tok/s backend={}",
             o.n,
-            o.n as f64 / best_tg,
-            o.n as f64 / cpu_tg,
+            mean(&tg),
+            mean(&cpu_tg),
             be.name
         );
     }
