@@ -34,6 +34,141 @@ fn cpu_time() -> f64 {
     ts.sec as f64 + ts.nsec as f64 * 1e-9
 }
 
+/// `--profile`: the chosen backend's entries wrapped with timers.
+mod profile {
+    use super::*;
+    use core::ops::Range;
+    use model_loader::quant::blocks::{BlockQ8_0, BlockQ8_1, BlockQ8_K};
+    use model_loader::quant::{Acts, QMatrix};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    pub static BASE: OnceLock<Backend> = OnceLock::new();
+    pub const NAMES: [&str; 16] = [
+        "gemm_q4_0",
+        "gemm_q4_1",
+        "gemm_q5_0",
+        "gemm_q8_0",
+        "gemm_q4_k",
+        "gemm_q6_k",
+        "gemm_f16",
+        "quantize_q8_0",
+        "quantize_q8_1",
+        "quantize_q8_k",
+        "rmsnorm",
+        "softmax",
+        "silu_mul",
+        "rope",
+        "attend",
+        "add",
+    ];
+    pub static T: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+    fn b() -> &'static Backend {
+        BASE.get().expect("set")
+    }
+    fn timed<R>(i: usize, f: impl FnOnce() -> R) -> R {
+        let t0 = Instant::now();
+        let r = f();
+        T[i].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+    macro_rules! g {
+        ($name:ident, $i:expr) => {
+            fn $name(
+                w: &QMatrix<'_>,
+                x: &Acts<'_>,
+                rows: Range<usize>,
+                out: &mut [f32],
+                ld: usize,
+            ) {
+                timed($i, || (b().$name)(w, x, rows, out, ld))
+            }
+        };
+    }
+    g!(gemm_q4_0, 0);
+    g!(gemm_q4_1, 1);
+    g!(gemm_q5_0, 2);
+    g!(gemm_q8_0, 3);
+    g!(gemm_q4_k, 4);
+    g!(gemm_q6_k, 5);
+    g!(gemm_f16, 6);
+    fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+        timed(7, || (b().quantize_q8_0)(x, y))
+    }
+    fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
+        timed(8, || (b().quantize_q8_1)(x, y))
+    }
+    fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8_K]) {
+        timed(9, || (b().quantize_q8_k)(x, y))
+    }
+    fn rmsnorm(o: &mut [f32], x: &[f32], w: &[f32], e: f32) {
+        timed(10, || (b().rmsnorm)(o, x, w, e))
+    }
+    fn softmax(x: &mut [f32]) {
+        timed(11, || (b().softmax)(x))
+    }
+    fn silu_mul(g: &mut [f32], u: &[f32]) {
+        timed(12, || (b().silu_mul)(g, u))
+    }
+    fn rope(x: &mut [f32], hd: usize, cs: &[f32], neox: bool) {
+        timed(13, || (b().rope)(x, hd, cs, neox))
+    }
+    fn attend(
+        q: &[half::f16],
+        k: &[half::f16],
+        v: &[half::f16],
+        s: f32,
+        sc: &mut [f32],
+        o: &mut [f32],
+    ) {
+        timed(14, || (b().attend)(q, k, v, s, sc, o))
+    }
+    fn add(y: &mut [f32], x: &[f32]) {
+        timed(15, || (b().add)(y, x))
+    }
+
+    pub fn wrap(base: &Backend) -> &'static Backend {
+        BASE.set(*base).ok();
+        Box::leak(Box::new(Backend {
+            gemm_q4_0,
+            gemm_q4_1,
+            gemm_q5_0,
+            gemm_q8_0,
+            gemm_q4_k,
+            gemm_q6_k,
+            gemm_f16,
+            quantize_q8_0,
+            quantize_q8_1,
+            quantize_q8_k,
+            rmsnorm,
+            softmax,
+            silu_mul,
+            rope,
+            attend,
+            add,
+            ..*base
+        }))
+    }
+
+    pub fn report(total: f64) {
+        let mut sum = 0.0;
+        for (i, n) in NAMES.iter().enumerate() {
+            let t = T[i].load(Ordering::Relaxed) as f64 * 1e-9;
+            sum += t;
+            if t > 0.0 {
+                eprintln!("  {n:<14} {:>8.3} s {:>5.1}%", t, 100.0 * t / total);
+            }
+        }
+        eprintln!(
+            "  {:<14} {:>8.3} s {:>5.1}%",
+            "other",
+            total - sum,
+            100.0 * (total - sum) / total
+        );
+    }
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: llm-bench MODEL.gguf [-p N] [-n N] [-r REPS] [--backend NAME | --pick]\n       llm-bench --kernels [--backend NAME] [--types T,..] [--ms MS]"
@@ -68,6 +203,7 @@ struct Opts {
     kernels: bool,
     types: Option<String>,
     ms: u64,
+    profile: bool,
     shape: (usize, usize),
 }
 
@@ -82,6 +218,7 @@ fn parse() -> Opts {
         kernels: false,
         types: None,
         ms: 300,
+        profile: false,
         shape: (1536, 1536),
     };
     let mut it = std::env::args().skip(1);
@@ -104,6 +241,7 @@ fn parse() -> Opts {
             }
             "--pick" => o.pick = true,
             "--kernels" => o.kernels = true,
+            "--profile" => o.profile = true,
             "-h" | "--help" => usage(),
             _ if !a.starts_with('-') && o.model.is_none() => o.model = Some(a),
             _ => usage(),
@@ -148,6 +286,8 @@ fn main() {
     }
     let path = o.model.clone().unwrap_or_else(|| usage());
     let be = choose(&o);
+    let be = if o.profile { profile::wrap(be) } else { be };
+    let t_all = Instant::now();
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         eprintln!("llm-bench: {path}: {e}");
         std::process::exit(1)
@@ -195,6 +335,10 @@ fn main() {
             tg.push(o.n as f64 / t0.elapsed().as_secs_f64());
             cpu_tg.push(o.n as f64 / (cpu_time() - c0));
         }
+    }
+    if o.profile {
+        eprintln!("[profile: time per backend entry, all runs]");
+        profile::report(t_all.elapsed().as_secs_f64());
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     if o.p > 0 {

@@ -463,6 +463,222 @@ macro_rules! kernels {
         }
 
         // -------------------------------------------------------------------
+        // Prefill panels: 8 rows, weights repacked so one vector holds the
+        // same 4 bytes of 8 rows; a byte dot with a broadcast activation
+        // dword then leaves one row per lane, and the per-block scaling is
+        // one multiply-add per 8 rows (instead of per row).
+
+        /// 8 × 8 transpose of 32-bit lanes.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        unsafe fn transpose8(r: &mut [__m256i; 8]) {
+            let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+            let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+            let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+            let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+            let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+            let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+            let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+            let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+            let u0 = _mm256_unpacklo_epi64(t0, t2);
+            let u1 = _mm256_unpackhi_epi64(t0, t2);
+            let u2 = _mm256_unpacklo_epi64(t1, t3);
+            let u3 = _mm256_unpackhi_epi64(t1, t3);
+            let u4 = _mm256_unpacklo_epi64(t4, t6);
+            let u5 = _mm256_unpackhi_epi64(t4, t6);
+            let u6 = _mm256_unpacklo_epi64(t5, t7);
+            let u7 = _mm256_unpackhi_epi64(t5, t7);
+            r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+            r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+            r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+            r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+            r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+            r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+            r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+            r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+        }
+
+        /// One repacked block of 8 rows.
+        #[derive(Clone, Copy)]
+        #[repr(C, align(32))]
+        struct PanelBlock {
+            /// Group k: bytes 4k..4k+4 of rows 0..8.
+            q: [__m256i; 8],
+            /// Row scales, and Q4_1 mins.
+            d: __m256,
+            m: __m256,
+            /// Q8_0 (VNNI): -128 · Σw per row.
+            off: __m256i,
+        }
+
+        /// Repacks blocks of rows `w + i * ws` (i < 8) for KIND (0: Q4_0, 1:
+        /// Q5_0, 2: Q8_0, 3: Q4_1).
+        #[target_feature(enable = $feat)]
+        unsafe fn repack<const KIND: u8>(w: *const u8, ws: usize, nb: usize, out: &mut alloc::vec::Vec<PanelBlock>) {
+            let bytes = match KIND {
+                0 => layout::q4_0::BYTES,
+                1 => layout::q5_0::BYTES,
+                2 => layout::q8_0::BYTES,
+                _ => layout::q4_1::BYTES,
+            };
+            out.clear();
+            for b in 0..nb {
+                let mut r = [_mm256_setzero_si256(); 8];
+                let mut d = [0.0f32; 8];
+                let mut m = [0.0f32; 8];
+                for i in 0..8 {
+                    let p = w.add(i * ws + b * bytes);
+                    d[i] = f16(p);
+                    r[i] = match KIND {
+                        0 => nibbles(p.add(2)),
+                        1 => {
+                            let qh = (p.add(2) as *const u32).read_unaligned();
+                            _mm256_or_si256(nibbles(p.add(6)), bits16(qh))
+                        }
+                        2 => _mm256_loadu_si256(p.add(2) as *const __m256i),
+                        _ => {
+                            m[i] = f16(p.add(2));
+                            nibbles(p.add(4))
+                        }
+                    };
+                }
+                let mut off = _mm256_setzero_si256();
+                if KIND == 2 {
+                    let mut o = [0i32; 8];
+                    for i in 0..8 {
+                        let s = dot_acc(_mm256_setzero_si256(), _mm256_set1_epi8(1), r[i]);
+                        let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+                        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+                        o[i] = -128 * _mm_cvtsi128_si32(s);
+                    }
+                    off = _mm256_loadu_si256(o.as_ptr() as *const __m256i);
+                }
+                transpose8(&mut r);
+                out.push(PanelBlock {
+                    q: r,
+                    d: _mm256_loadu_ps(d.as_ptr()),
+                    m: _mm256_loadu_ps(m.as_ptr()),
+                    off,
+                });
+            }
+        }
+
+        /// Panel × `T` tokens: `out[t * ld + i]` for rows i < 8. `a` points
+        /// at token 0's first activation block (stride `as_` blocks), `sums`
+        /// at its per-block activation sums times the format offset.
+        #[target_feature(enable = $feat)]
+        unsafe fn panel_tile<A, const T: usize, const KIND: u8>(
+            pb: &[PanelBlock],
+            a: *const A,
+            as_: usize,
+            qs_off: usize,
+            sums: *const i32,
+            out: *mut f32,
+            ld: usize,
+        ) {
+            let mut acc = [_mm256_setzero_ps(); T];
+            for (b, blk) in pb.iter().enumerate() {
+                for t in 0..T {
+                    let y = a.add(t * as_ + b) as *const u8;
+                    let qs = y.add(qs_off);
+                    let mut s = if KIND == 2 { blk.off } else { _mm256_set1_epi32(-*sums.add(t * as_ + b)) };
+                    for k in 0..8 {
+                        let av = _mm256_set1_epi32((qs.add(4 * k) as *const i32).read_unaligned());
+                        s = if KIND == 2 {
+                            dot_acc(s, _mm256_xor_si256(av, _mm256_set1_epi8(-128)), blk.q[k])
+                        } else {
+                            dot_acc(s, blk.q[k], av)
+                        };
+                    }
+                    let da = _mm256_set1_ps(*(y as *const f32));
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(blk.d, da), acc[t]);
+                    if KIND == 3 {
+                        let sa = _mm256_set1_ps(*(y.add(4) as *const f32));
+                        acc[t] = _mm256_fmadd_ps(blk.m, sa, acc[t]);
+                    }
+                }
+            }
+            for t in 0..T {
+                _mm256_storeu_ps(out.add(t * ld), acc[t]);
+            }
+        }
+
+        /// Prefill with panels for the first `rows.len() / 8 * 8` rows; the
+        /// rest goes to `rest`. `sum_k`: the offset (8, 16) times which the
+        /// activation block sums are subtracted (0: none).
+        fn panels<A, const KIND: u8>(
+            w: &QMatrix<'_>,
+            acts: &[A],
+            x: &Acts<'_>,
+            rows: Range<usize>,
+            out: &mut [f32],
+            ld: usize,
+            qs_off: usize,
+            sum_k: i32,
+            rest: &Tiles<A>,
+        ) {
+            let nt = x.n_tokens;
+            let nb = x.blocks_per_token();
+            let rb = w.row_bytes();
+            let n8 = rows.len() / 8 * 8;
+            assert!(rows.end <= w.n_rows && w.data.len() >= w.n_rows * rb);
+            assert!(acts.len() >= nt * nb && nb * w.ty.block_bytes() == rb);
+            assert!(nt > 0 && ld >= rows.len() && out.len() >= (nt - 1) * ld + rows.len());
+            assert!(core::mem::size_of::<A>() >= qs_off + 32);
+            // Per-block activation sums × offset.
+            let mut sums = alloc::vec![0i32; nt * nb];
+            if sum_k != 0 {
+                for (i, s) in sums.iter_mut().enumerate() {
+                    let y = acts[i..].as_ptr() as *const u8;
+                    let mut t = 0i32;
+                    for j in 0..32 {
+                        // SAFETY: qs_off + 32 <= size_of::<A>() (asserted).
+                        t += unsafe { *(y.add(qs_off + j) as *const i8) } as i32;
+                    }
+                    *s = t * sum_k;
+                }
+            }
+            let mut pb = alloc::vec::Vec::with_capacity(nb);
+            let mut r = 0;
+            while r < n8 {
+                // SAFETY: rows rows.start + r .. + 8 are inside the matrix
+                // (asserted); the backend's features are available.
+                unsafe { repack::<KIND>(w.data.as_ptr().add((rows.start + r) * rb), rb, nb, &mut pb) };
+                let mut t = 0;
+                while t < nt {
+                    let n = if nt - t >= 4 { 4 } else { 1 };
+                    // SAFETY: tokens t..t+n < nt with nb blocks each; outputs
+                    // (t + i) * ld + r + 0..8 < out.len() (asserted).
+                    unsafe {
+                        let f = if n == 4 {
+                            panel_tile::<A, 4, KIND>
+                        } else {
+                            panel_tile::<A, 1, KIND>
+                        };
+                        f(
+                            &pb,
+                            acts.as_ptr().add(t * nb),
+                            nb,
+                            qs_off,
+                            sums.as_ptr().add(t * nb),
+                            out.as_mut_ptr().add(t * ld + r),
+                            ld,
+                        );
+                    }
+                    t += n;
+                }
+                r += 8;
+            }
+            if n8 < rows.len() {
+                drive(w, acts, x, rows.start + n8..rows.end, &mut out[n8..], ld, rest);
+            }
+        }
+
+        /// Prefill batches at least this large use the panels.
+        const PANEL_MIN_TOKENS: usize = 4;
+
+        // -------------------------------------------------------------------
         // The backend's gemm entry points.
 
         const _: () = assert!(QK_K == 256);
@@ -475,7 +691,12 @@ macro_rules! kernels {
             ld: usize,
         ) {
             if let ActData::Q8_0(a) = x.data {
-                drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 0));
+                if x.n_tokens >= PANEL_MIN_TOKENS {
+                    let qs = core::mem::offset_of!(BlockQ8_0, qs);
+                    panels::<_, 0>(w, a, x, rows, out, ld, qs, 8, &tiles!($tt, tile_q4_0, 0));
+                } else {
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 0));
+                }
             }
         }
 
@@ -487,7 +708,12 @@ macro_rules! kernels {
             ld: usize,
         ) {
             if let ActData::Q8_0(a) = x.data {
-                drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 1));
+                if x.n_tokens >= PANEL_MIN_TOKENS {
+                    let qs = core::mem::offset_of!(BlockQ8_0, qs);
+                    panels::<_, 1>(w, a, x, rows, out, ld, qs, 16, &tiles!($tt, tile_q4_0, 1));
+                } else {
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 1));
+                }
             }
         }
 
@@ -499,7 +725,10 @@ macro_rules! kernels {
             ld: usize,
         ) {
             if let ActData::Q8_0(a) = x.data {
-                if $vnni {
+                if $vnni && x.n_tokens >= PANEL_MIN_TOKENS {
+                    let qs = core::mem::offset_of!(BlockQ8_0, qs);
+                    panels::<_, 2>(w, a, x, rows, out, ld, qs, 0, &tiles!($tt, tile_q4_0, 2));
+                } else if $vnni {
                     drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 2));
                 } else {
                     drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q8_0_sign));
@@ -515,7 +744,12 @@ macro_rules! kernels {
             ld: usize,
         ) {
             if let ActData::Q8_1(a) = x.data {
-                drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_1));
+                if x.n_tokens >= PANEL_MIN_TOKENS {
+                    let qs = core::mem::offset_of!(BlockQ8_1, qs);
+                    panels::<_, 3>(w, a, x, rows, out, ld, qs, 0, &tiles!($tt, tile_q4_1));
+                } else {
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_1));
+                }
             }
         }
 
