@@ -43,6 +43,7 @@ pub const AVX2: Backend = Backend {
     add: vec_avx2::add,
     rmsnorm: vec_avx2::rmsnorm,
     attend: vec_avx2::attend,
+    silu_mul: vec_avx2::silu_mul,
     dot_f32: vec_avx2::dot_f32,
     ..SCALAR
 };
