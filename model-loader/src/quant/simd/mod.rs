@@ -45,6 +45,9 @@ pub const AVX2: Backend = Backend {
     attend: vec_avx2::attend,
     silu_mul: vec_avx2::silu_mul,
     dot_f32: vec_avx2::dot_f32,
+    quantize_q8_0: vec_avx2::quantize_q8_0,
+    quantize_q8_1: vec_avx2::quantize_q8_1,
+    quantize_q8_k: vec_avx2::quantize_q8_k,
     ..SCALAR
 };
 
@@ -90,6 +93,17 @@ pub const TCG: Backend = Backend {
     // code, cheap under TCG); they stay in `tcg` for comparison.
     gemm_q4_k: crate::quant::scalar::gemm_q4_k,
     gemm_q6_k: crate::quant::scalar::gemm_q6_k,
+    // The AVX2 helpers: a few vector float instructions (one emulator
+    // helper call each) instead of many scalar ones, integer compares
+    // instead of float ones where possible.
+    add: vec_avx2::add,
+    rmsnorm: vec_avx2::rmsnorm,
+    attend: vec_avx2::attend,
+    silu_mul: vec_avx2::silu_mul,
+    dot_f32: vec_avx2::dot_f32,
+    quantize_q8_0: vec_avx2::quantize_q8_0,
+    quantize_q8_1: vec_avx2::quantize_q8_1,
+    quantize_q8_k: vec_avx2::quantize_q8_k,
     ..SCALAR
 };
 

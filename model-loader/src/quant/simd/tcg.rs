@@ -35,7 +35,9 @@ use crate::quant::blocks::{layout, BlockQ8_0, BlockQ8_1, BlockQ8_K, QK, QK_K};
 use crate::quant::matrix::{ActData, Acts, QMatrix};
 
 pub fn available() -> bool {
-    crate::cpu::detect().avx2
+    // The kernels need AVX2; the backend's vector helpers (shared with the
+    // `avx2` backend) FMA and F16C too.
+    crate::quant::simd::x86::avx2::available()
 }
 
 /// An f16 bit pattern as f32, with integer operations for normal numbers

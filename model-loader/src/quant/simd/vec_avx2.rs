@@ -290,3 +290,131 @@ mod tests {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Activation quantizers, bit-identical to `quant::act` for finite inputs
+// (`vcvtps2dq` rounds half to even under the default MXCSR, as `rintf`).
+// The largest magnitude is found with integer compares on the bit patterns
+// (equal to float compares for finite values), which also keeps them cheap
+// under QEMU's TCG.
+
+use crate::quant::blocks::{round_f16, BlockQ8_0, BlockQ8_1, BlockQ8_K};
+
+/// max |x| of 32 floats, and the quantized `round(x * id)` for an `id`
+/// computed from it by `scale`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn amax_bits(p: *const f32, n: usize) -> u32 {
+    let m = _mm256_set1_epi32(0x7fff_ffff);
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i < n {
+        let v = _mm256_and_si256(_mm256_loadu_si256(p.add(i) as *const __m256i), m);
+        acc = _mm256_max_epi32(acc, v);
+        i += 8;
+    }
+    let mut t = [0u32; 8];
+    _mm256_storeu_si256(t.as_mut_ptr() as *mut __m256i, acc);
+    let mut r = 0;
+    for v in t {
+        // NaN patterns (> inf) are ignored, as the scalar `a > amax` does.
+        if v > r && v <= 0x7f80_0000 {
+            r = v;
+        }
+    }
+    r
+}
+
+/// 32 values `round(x * id)` as i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn round32(p: *const f32, id: f32, out: &mut [i32; 32]) {
+    let vid = _mm256_set1_ps(id);
+    for k in 0..4 {
+        let v = _mm256_mul_ps(_mm256_loadu_ps(p.add(8 * k)), vid);
+        _mm256_storeu_si256(out.as_mut_ptr().add(8 * k) as *mut __m256i, _mm256_cvtps_epi32(v));
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_q8_0_impl(x: &[f32], y: &mut [BlockQ8_0]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.iter_mut()) {
+        let amax = f32::from_bits(amax_bits(xb.as_ptr(), 32));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        yb.d = round_f16(d);
+        let mut q = [0i32; 32];
+        round32(xb.as_ptr(), id, &mut q);
+        for (o, v) in yb.qs.iter_mut().zip(q) {
+            *o = v.clamp(-128, 127) as i8;
+        }
+    }
+}
+
+/// Q8_0 activations (see [`crate::quant::act::quantize_q8_0`]).
+pub fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+    assert!(x.len() >= 32 * y.len());
+    // SAFETY: AVX2 is available (backend selection); each block reads 32
+    // floats inside `x` (asserted).
+    unsafe { quantize_q8_0_impl(x, y) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_q8_1_impl(x: &[f32], y: &mut [BlockQ8_1]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.iter_mut()) {
+        let amax = f32::from_bits(amax_bits(xb.as_ptr(), 32));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        yb.d = round_f16(d);
+        let mut q = [0i32; 32];
+        round32(xb.as_ptr(), id, &mut q);
+        let mut sum = 0i32;
+        for (o, v) in yb.qs.iter_mut().zip(q) {
+            sum += v;
+            *o = v.clamp(-128, 127) as i8;
+        }
+        yb.s = round_f16(d * sum as f32);
+    }
+}
+
+/// Q8_1 activations (see [`crate::quant::act::quantize_q8_1`]).
+pub fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
+    assert!(x.len() >= 32 * y.len());
+    // SAFETY: as in `quantize_q8_0`.
+    unsafe { quantize_q8_1_impl(x, y) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_q8_k_impl(x: &[f32], y: &mut [BlockQ8_K]) {
+    for (xb, yb) in x.chunks_exact(256).zip(y.iter_mut()) {
+        let abits = amax_bits(xb.as_ptr(), 256);
+        if abits == 0 {
+            *yb = BlockQ8_K::ZERO;
+            continue;
+        }
+        // The first element of that magnitude, with its sign.
+        let max = *xb
+            .iter()
+            .find(|v| v.to_bits() & 0x7fff_ffff == abits)
+            .unwrap_or(&0.0);
+        let iscale = -127.0 / max;
+        let mut q = [0i32; 32];
+        for c in 0..8 {
+            round32(xb.as_ptr().add(32 * c), iscale, &mut q);
+            for (o, v) in yb.qs[32 * c..32 * c + 32].iter_mut().zip(q) {
+                *o = v.min(127).max(-128) as i8;
+            }
+        }
+        for (s, g) in yb.bsums.iter_mut().zip(yb.qs.chunks_exact(16)) {
+            *s = g.iter().map(|&q| q as i16).sum();
+        }
+        yb.d = 1.0 / iscale;
+    }
+}
+
+/// Q8_K activations (see [`crate::quant::act::quantize_q8_k`]).
+pub fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8_K]) {
+    assert!(x.len() >= 256 * y.len());
+    // SAFETY: as in `quantize_q8_0`.
+    unsafe { quantize_q8_k_impl(x, y) }
+}
