@@ -43,7 +43,7 @@ pub const AVX2: Backend = Backend {
     add: vec_avx2::add,
     rmsnorm: vec_avx2::rmsnorm,
     attend: vec_avx2::attend,
-    silu_mul: vec_avx2::silu_mul,
+    silu_mul: tcg::silu_mul,
     dot_f32: vec_avx2::dot_f32,
     quantize_q8_0: vec_avx2::quantize_q8_0,
     quantize_q8_1: vec_avx2::quantize_q8_1,
@@ -84,9 +84,9 @@ pub const AVX512VNNI: Backend = Backend {
 pub const TCG: Backend = Backend {
     name: "tcg",
     available: tcg::available,
-    gemm_q4_0: tcg::gemm_q4_0,
-    gemm_q4_1: tcg::gemm_q4_1,
-    gemm_q5_0: tcg::gemm_q5_0,
+    gemm_q4_0: tcg::gemm_q4_0_swar,
+    gemm_q4_1: tcg::gemm_q4_1_swar,
+    gemm_q5_0: tcg::gemm_q5_0_swar,
     gemm_q8_0: tcg::gemm_q8_0,
     // The shift/`vpmullw` k-quant kernels measured 2x slower under TCG
     // than the plain scalar ones (which LLVM compiles to scalar integer
@@ -99,7 +99,7 @@ pub const TCG: Backend = Backend {
     add: vec_avx2::add,
     rmsnorm: vec_avx2::rmsnorm,
     attend: vec_avx2::attend,
-    silu_mul: vec_avx2::silu_mul,
+    silu_mul: tcg::silu_mul,
     dot_f32: vec_avx2::dot_f32,
     quantize_q8_0: vec_avx2::quantize_q8_0,
     quantize_q8_1: vec_avx2::quantize_q8_1,
@@ -116,10 +116,29 @@ pub const TCG_K: Backend = Backend {
     ..TCG
 };
 
+/// The `tcg` backend with the shift/`vpmullw` vector nibble kernels
+/// instead of the SWAR ones (for measurements).
+#[cfg(target_arch = "x86_64")]
+pub const TCG_VEC: Backend = Backend {
+    name: "tcg-vec",
+    gemm_q4_0: tcg::gemm_q4_0,
+    gemm_q4_1: tcg::gemm_q4_1,
+    gemm_q5_0: tcg::gemm_q5_0,
+    ..TCG
+};
+
 /// Every backend compiled in, the scalar reference first, then in order of
 /// preference by CPUID (best last). `quant::BACKENDS` is this list.
 #[cfg(target_arch = "x86_64")]
-pub static BACKENDS: &[&Backend] = &[&SCALAR, &TCG_K, &TCG, &AVX2, &AVXVNNI, &AVX512VNNI];
+pub static BACKENDS: &[&Backend] = &[
+    &SCALAR,
+    &TCG_K,
+    &TCG_VEC,
+    &TCG,
+    &AVX2,
+    &AVXVNNI,
+    &AVX512VNNI,
+];
 #[cfg(not(target_arch = "x86_64"))]
 pub static BACKENDS: &[&Backend] = &[&SCALAR];
 
