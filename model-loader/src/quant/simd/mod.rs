@@ -2,8 +2,9 @@
 //!
 //! | name         | needs                         | byte dot product                 |
 //! |--------------|-------------------------------|----------------------------------|
-//! | `ssse3`      | SSSE3 (128-bit baseline)      | `pmaddubsw` + `pmaddwd`          |
-//! | `tcg`        | AVX2                          | shifts + `vpmullw` + adds (fast under QEMU's TCG) |
+//! | `scalar`     | -                             | plain Rust (the reference)       |
+//! | `tcg`        | AVX2 + FMA + F16C             | SWAR: 2-4 products per 64-bit integer multiply (for QEMU's TCG) |
+//! | `tcg-vec`    | AVX2 + FMA + F16C             | shifts + `vpmullw` + adds (TCG-friendly vector code) |
 //! | `avx2`       | AVX2 + FMA + F16C             | `vpmaddubsw` + `vpmaddwd`        |
 //! | `avxvnni`    | AVX-VNNI                      | `vpdpbusd` (VEX)                 |
 //! | `avx512vnni` | AVX512F/BW/VL + AVX512-VNNI   | `vpdpbusd` on ymm (EVEX)         |
@@ -14,6 +15,9 @@
 //! `vpmaddubsw` into a slow helper call), so the kernel calls
 //! [`pick_by_timing`] at boot: it times every available backend's matrix ×
 //! vector kernels on a small synthetic matrix and returns the fastest.
+//!
+//! There is no separate SSE2/SSSE3 backend yet: CPUs without AVX2 run the
+//! scalar reference (which LLVM vectorizes for SSE2).
 //!
 //! All `unsafe` SIMD code lives in this directory; the entry points are safe
 //! functions that are only reachable through a backend whose `available()`
@@ -87,11 +91,9 @@ pub const TCG: Backend = Backend {
     gemm_q4_0: tcg::gemm_q4_0_swar,
     gemm_q4_1: tcg::gemm_q4_1_swar,
     gemm_q5_0: tcg::gemm_q5_0_swar,
-    gemm_q8_0: tcg::gemm_q8_0,
-    // The shift/`vpmullw` k-quant kernels measured 2x slower under TCG
-    // than the plain scalar ones (which LLVM compiles to scalar integer
-    // code, cheap under TCG); they stay in `tcg` for comparison.
-    gemm_q4_k: crate::quant::scalar::gemm_q4_k,
+    gemm_q8_0: tcg::gemm_q8_0_swar,
+    gemm_q4_k: tcg::gemm_q4_k_swar,
+    // The SWAR Q6_K kernel measured slower than the scalar one under TCG.
     gemm_q6_k: crate::quant::scalar::gemm_q6_k,
     // The AVX2 helpers: a few vector float instructions (one emulator
     // helper call each) instead of many scalar ones, integer compares
@@ -107,15 +109,6 @@ pub const TCG: Backend = Backend {
     ..SCALAR
 };
 
-/// The `tcg` backend with its own k-quant kernels (for measurements).
-#[cfg(target_arch = "x86_64")]
-pub const TCG_K: Backend = Backend {
-    name: "tcg-k",
-    gemm_q4_k: tcg::gemm_q4_k,
-    gemm_q6_k: tcg::gemm_q6_k,
-    ..TCG
-};
-
 /// The `tcg` backend with the shift/`vpmullw` vector nibble kernels
 /// instead of the SWAR ones (for measurements).
 #[cfg(target_arch = "x86_64")]
@@ -124,21 +117,16 @@ pub const TCG_VEC: Backend = Backend {
     gemm_q4_0: tcg::gemm_q4_0,
     gemm_q4_1: tcg::gemm_q4_1,
     gemm_q5_0: tcg::gemm_q5_0,
+    gemm_q8_0: tcg::gemm_q8_0,
+    gemm_q4_k: tcg::gemm_q4_k,
+    gemm_q6_k: tcg::gemm_q6_k,
     ..TCG
 };
 
 /// Every backend compiled in, the scalar reference first, then in order of
 /// preference by CPUID (best last). `quant::BACKENDS` is this list.
 #[cfg(target_arch = "x86_64")]
-pub static BACKENDS: &[&Backend] = &[
-    &SCALAR,
-    &TCG_K,
-    &TCG_VEC,
-    &TCG,
-    &AVX2,
-    &AVXVNNI,
-    &AVX512VNNI,
-];
+pub static BACKENDS: &[&Backend] = &[&SCALAR, &TCG_VEC, &TCG, &AVX2, &AVXVNNI, &AVX512VNNI];
 #[cfg(not(target_arch = "x86_64"))]
 pub static BACKENDS: &[&Backend] = &[&SCALAR];
 

@@ -1096,3 +1096,242 @@ mod silu_tests {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// SWAR Q8_0: two 8-bit weights per u64 (32-bit fields: elements j and j+4 of
+// each 8 bytes), so a multiply gives a 2-element dot product, and all 16
+// products of a block can be summed before the shift (field 1 <= 16 · 2 ·
+// 255² < 2^32, field 0 <= 16 · 255² < 2^32). Both operands are offset by
+// 128 (unsigned); the offsets are removed with `Σw` and `Σa`.
+
+fn swar_prep_q8(qs: &[i8; QK]) -> ([u64; 16], i32) {
+    let mut y = [0u64; 16];
+    for m in 0..4 {
+        for j in 0..4 {
+            let lo = (qs[8 * m + j] as i32 + 128) as u64;
+            let hi = (qs[8 * m + j + 4] as i32 + 128) as u64;
+            // Reversed: element 8m+j meets field 1 of X.
+            y[4 * m + j] = (lo << 32) | hi;
+        }
+    }
+    (y, qs.iter().map(|&v| v as i32).sum())
+}
+
+const M32B: u64 = 0x0000_00ff_0000_00ff;
+
+#[inline(always)]
+fn swar_block_q8(p: *const u8, y: &[u64; 16]) -> i64 {
+    // SAFETY: `p` points at the 32 quants of a Q8_0 block (callers).
+    let v: [u64; 4] = unsafe {
+        let q = p as *const u64;
+        [
+            q.read_unaligned(),
+            q.add(1).read_unaligned(),
+            q.add(2).read_unaligned(),
+            q.add(3).read_unaligned(),
+        ]
+    };
+    let mut acc = 0u64;
+    let mut sx = 0u64;
+    for m in 0..4 {
+        let x = v[m] ^ 0x8080_8080_8080_8080;
+        sx += (x & M16) + ((x >> 8) & M16);
+        for j in 0..4 {
+            acc = acc.wrapping_add(((x >> (8 * j)) & M32B).wrapping_mul(y[4 * m + j]));
+        }
+    }
+    let s_x = (sx.wrapping_mul(0x0001_0001_0001_0001) >> 48) as i64;
+    // Σ(w+128)(a+128) = Σwa + 128 Σw + 128 Σa + 32 · 128²; Σw = s_x - 4096.
+    (acc >> 32) as i64 - 128 * s_x
+}
+
+pub fn gemm_q8_0_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
+    use layout::q8_0::*;
+    let ActData::Q8_0(a) = x.data else { return };
+    check(w, x, a.len(), &rows, out, ld);
+    let nb = x.blocks_per_token();
+    let rb = w.row_bytes();
+    for t in 0..x.n_tokens {
+        let mut ys = Vec::with_capacity(nb);
+        let mut sa = Vec::with_capacity(nb);
+        let mut ds = Vec::with_capacity(nb);
+        for y in &a[t * nb..(t + 1) * nb] {
+            let (yw, s) = swar_prep_q8(&y.qs);
+            ys.push(yw);
+            sa.push(s as i64);
+            ds.push(act_parts(y.d));
+        }
+        for r in rows.clone() {
+            let row = w.data.as_ptr().wrapping_add(r * rb);
+            let mut acc = 0i128;
+            for b in 0..nb {
+                let p = row.wrapping_add(b * BYTES);
+                let sumi = swar_block_q8(p.wrapping_add(QS), &ys[b]) - 128 * sa[b];
+                // SAFETY: `p` is a whole block of row r < n_rows (checked).
+                let (mw, ew) = unsafe { f16_parts_at(p) };
+                let (ma, ea) = ds[b];
+                fix_add(&mut acc, sumi * (mw * ma) as i64, ew + ea);
+            }
+            out[t * ld + r - rows.start] = fix_to_f32(acc);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SWAR k-quants. The activations of every 32 elements as 8 words: word
+// 2m + par, field f ↔ element 8m + 2f + par (reversed in the field order),
+// the order in which `(x & M16, (x >> 8) & M16)` takes bytes 8m..8m+8.
+
+fn swar_prep_k(qs: &[i8; QK_K]) -> Vec<[u64; 8]> {
+    qs.chunks_exact(32)
+        .map(|c| {
+            let mut y = [0u64; 8];
+            for m in 0..4 {
+                for par in 0..2 {
+                    for f in 0..4 {
+                        let a = (c[8 * m + 2 * f + par] as i32 + 128) as u64;
+                        y[2 * m + par] |= a << (16 * (3 - f));
+                    }
+                }
+            }
+            y
+        })
+        .collect()
+}
+
+/// `Σ q·(a+128)` over 8 bytes of values `q` (each < 64) against 2 words
+/// `y`, product by product (field 3 of one product < 2^16), and `Σ q`.
+#[inline(always)]
+fn swar8(q: u64, y0: u64, y1: u64) -> (i64, i64) {
+    let e = q & M16;
+    let o = (q >> 8) & M16;
+    let d = (e.wrapping_mul(y0) >> 48) + (o.wrapping_mul(y1) >> 48);
+    let s = e + o;
+    (
+        d as i64,
+        (s.wrapping_mul(0x0001_0001_0001_0001) >> 48) as i64,
+    )
+}
+
+#[inline(always)]
+unsafe fn rd64(p: *const u8) -> u64 {
+    (p as *const u64).read_unaligned()
+}
+
+fn gemm_k_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+    q6: bool,
+) {
+    let ActData::Q8_K(a) = x.data else { return };
+    check(w, x, a.len(), &rows, out, ld);
+    let nb = x.blocks_per_token();
+    let rb = w.row_bytes();
+    for t in 0..x.n_tokens {
+        let acts = &a[t * nb..(t + 1) * nb];
+        let ys: Vec<Vec<[u64; 8]>> = acts.iter().map(|y| swar_prep_k(&y.qs)).collect();
+        for r in rows.clone() {
+            let row = w.data.as_ptr().wrapping_add(r * rb);
+            let mut sum = 0.0f32;
+            for (b, yb) in acts.iter().enumerate() {
+                let y = &ys[b];
+                // SAFETY: block b of row r < n_rows (checked).
+                let (sumi, d, dmin, summ) = unsafe {
+                    if q6 {
+                        use layout::q6_k::*;
+                        let p = row.add(b * BYTES);
+                        let sc = p.add(SCALES) as *const i8;
+                        let mut sumi = 0i64;
+                        for h in 0..2 {
+                            for m in 0..4 {
+                                let a0 = rd64(p.add(QL + 64 * h + 8 * m));
+                                let b0 = rd64(p.add(QL + 64 * h + 32 + 8 * m));
+                                let hq = rd64(p.add(QH + 32 * h + 8 * m));
+                                let m3 = 0x0303_0303_0303_0303u64;
+                                let q = [
+                                    (a0 & M4) | ((hq & m3) << 4),
+                                    (b0 & M4) | (((hq >> 2) & m3) << 4),
+                                    ((a0 >> 4) & M4) | (((hq >> 4) & m3) << 4),
+                                    ((b0 >> 4) & M4) | (((hq >> 6) & m3) << 4),
+                                ];
+                                for (g, &qg) in q.iter().enumerate() {
+                                    let yw = &y[4 * h + g];
+                                    let (dq, sq) = swar8(qg, yw[2 * m], yw[2 * m + 1]);
+                                    // Σ q·a for these 8 elements; scale by
+                                    // the 16-element group (m < 2: first).
+                                    let s = *sc.add(8 * h + 2 * g + m / 2) as i64;
+                                    sumi += s * (dq - 128 * sq);
+                                }
+                            }
+                        }
+                        // -32 Σ sc · Σa (bsums are sums of 16).
+                        let mut off = 0i64;
+                        for k in 0..16 {
+                            off += *sc.add(k) as i64 * yb.bsums[k] as i64;
+                        }
+                        (sumi - 32 * off, f16_at(p.add(D)), 0.0, 0i64)
+                    } else {
+                        use layout::q4_k::*;
+                        let p = row.add(b * BYTES);
+                        let scales = core::slice::from_raw_parts(p.add(SCALES), 12);
+                        let mut sumi = 0i64;
+                        let mut summ = 0i64;
+                        for c in 0..4 {
+                            let (s0, m0) = crate::quant::blocks::scale_min_k4(2 * c, scales);
+                            let (s1, m1) = crate::quant::blocks::scale_min_k4(2 * c + 1, scales);
+                            let (mut d0, mut d1) = (0i64, 0i64);
+                            for m in 0..4 {
+                                let v = rd64(p.add(QS + 32 * c + 8 * m));
+                                let (dl, sl) = swar8(v & M4, y[2 * c][2 * m], y[2 * c][2 * m + 1]);
+                                let (dh, sh) = swar8(
+                                    (v >> 4) & M4,
+                                    y[2 * c + 1][2 * m],
+                                    y[2 * c + 1][2 * m + 1],
+                                );
+                                d0 += dl - 128 * sl;
+                                d1 += dh - 128 * sh;
+                            }
+                            sumi += s0 as i64 * d0 + s1 as i64 * d1;
+                            summ += m0 as i64
+                                * (yb.bsums[4 * c] as i64 + yb.bsums[4 * c + 1] as i64)
+                                + m1 as i64
+                                    * (yb.bsums[4 * c + 2] as i64 + yb.bsums[4 * c + 3] as i64);
+                        }
+                        (sumi, f16_at(p.add(D)), f16_at(p.add(DMIN)), summ)
+                    }
+                };
+                sum += d * yb.d * sumi as f32 - dmin * yb.d * summ as f32;
+            }
+            out[t * ld + r - rows.start] = sum;
+        }
+    }
+}
+
+pub fn gemm_q4_k_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
+    gemm_k_swar(w, x, rows, out, ld, false)
+}
+
+pub fn gemm_q6_k_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
+    gemm_k_swar(w, x, rows, out, ld, true)
+}
