@@ -27,10 +27,12 @@ pub type TileFn<A> = unsafe fn(
     ld: usize,
 );
 
-/// A kernel's tiles: `4 × t` (`rt`), `4 × 1` (`r1`), `1 × t` (`st`) and
+/// A kernel's tiles: `4 × t` (`rt`), `rd × 1` (`r1`), `1 × t` (`st`) and
 /// `1 × 1` (`s1`).
 pub struct Tiles<A> {
     pub t: usize,
+    /// Rows of the matrix × vector tile `r1` (4 or 8).
+    pub rd: usize,
     pub rt: TileFn<A>,
     pub r1: TileFn<A>,
     pub st: TileFn<A>,
@@ -65,34 +67,54 @@ pub fn drive<A>(
     let wp = w.data.as_ptr();
     let ap = acts.as_ptr();
     let op = out.as_mut_ptr();
-    let mut r = rows.start;
-    while r < rows.end {
-        let nr = if rows.end - r >= 4 { 4 } else { 1 };
-        let mut t = 0;
-        while t < nt {
-            let (ntt, f) = match (nr, nt - t >= tiles.t) {
-                (4, true) => (tiles.t, tiles.rt),
-                (4, false) => (1, tiles.r1),
-                (_, true) => (tiles.t, tiles.st),
-                (_, false) => (1, tiles.s1),
+    // SAFETY (both loops): rows r..r+nr are < rows.end <= n_rows, tokens
+    // t..t+ntt <= nt, each with nb blocks in `acts`; the outputs (t + i) *
+    // ld + (r - rows.start) + j are inside `out` by the asserts above; the
+    // caller guarantees the CPU features.
+    let call = |f: TileFn<A>, r: usize, t: usize| unsafe {
+        f(
+            wp.add(r * rb),
+            rb,
+            ap.add(t * nb),
+            nb,
+            nb,
+            op.add(t * ld + (r - rows.start)),
+            ld,
+        )
+    };
+    // Token tiles (prefill), 4 rows at a time.
+    let nt_tiled = if tiles.t > 1 {
+        nt / tiles.t * tiles.t
+    } else {
+        0
+    };
+    if nt_tiled > 0 {
+        let mut r = rows.start;
+        while r < rows.end {
+            let (nr, f) = if rows.end - r >= 4 {
+                (4, tiles.rt)
+            } else {
+                (1, tiles.st)
             };
-            // SAFETY: rows r..r+nr are < rows.end <= n_rows, tokens
-            // t..t+ntt <= nt, each with nb blocks in `acts`; the outputs
-            // (t + i) * ld + (r - rows.start) + j are inside `out` by the
-            // asserts above; the caller guarantees the CPU features.
-            unsafe {
-                f(
-                    wp.add(r * rb),
-                    rb,
-                    ap.add(t * nb),
-                    nb,
-                    nb,
-                    op.add(t * ld + (r - rows.start)),
-                    ld,
-                );
+            let mut t = 0;
+            while t < nt_tiled {
+                call(f, r, t);
+                t += tiles.t;
             }
-            t += ntt;
+            r += nr;
         }
-        r += nr;
+    }
+    // The remaining tokens one by one (decode), `rd` rows at a time.
+    for t in nt_tiled..nt {
+        let mut r = rows.start;
+        while r < rows.end {
+            let (nr, f) = if rows.end - r >= tiles.rd {
+                (tiles.rd, tiles.r1)
+            } else {
+                (1, tiles.s1)
+            };
+            call(f, r, t);
+            r += nr;
+        }
     }
 }

@@ -16,11 +16,12 @@
 
 /// The four tile shapes of one tile kernel (4 × `$tt`, 4 × 1, 1 × `$tt`, 1 × 1).
 macro_rules! tiles {
-    ($tt:expr, $tile:ident $(, $k:expr)?) => {
+    ($tt:expr, $rd:expr, $tile:ident $(, $k:expr)?) => {
         Tiles {
             t: $tt,
+            rd: $rd,
             rt: $tile::<4, $tt $(, $k)?> as TileFn<_>,
-            r1: $tile::<4, 1 $(, $k)?> as TileFn<_>,
+            r1: $tile::<$rd, 1 $(, $k)?> as TileFn<_>,
             st: $tile::<1, $tt $(, $k)?> as TileFn<_>,
             s1: $tile::<1, 1 $(, $k)?> as TileFn<_>,
         }
@@ -32,7 +33,7 @@ macro_rules! tiles {
 /// `$feat`: target features; `$dot`: `unsafe fn(acc, u8s, i8s) -> acc +
 /// Σ(4-byte groups)`; `$tt`: tokens per prefill tile (tiles have 4 rows).
 macro_rules! kernels {
-    ($feat:literal, $tt:literal, $dot:path, $vnni:literal) => {
+    ($feat:literal, $tt:literal, $rd:literal, $dot:path, $vnni:literal) => {
         use core::ops::Range;
 
         use crate::quant::blocks::{layout, BlockQ8_0, BlockQ8_1, BlockQ8_K, QK_K};
@@ -693,9 +694,9 @@ macro_rules! kernels {
             if let ActData::Q8_0(a) = x.data {
                 if x.n_tokens >= PANEL_MIN_TOKENS {
                     let qs = core::mem::offset_of!(BlockQ8_0, qs);
-                    panels::<_, 0>(w, a, x, rows, out, ld, qs, 8, &tiles!($tt, tile_q4_0, 0));
+                    panels::<_, 0>(w, a, x, rows, out, ld, qs, 8, &tiles!($tt, $rd, tile_q4_0, 0));
                 } else {
-                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 0));
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q4_0, 0));
                 }
             }
         }
@@ -710,9 +711,9 @@ macro_rules! kernels {
             if let ActData::Q8_0(a) = x.data {
                 if x.n_tokens >= PANEL_MIN_TOKENS {
                     let qs = core::mem::offset_of!(BlockQ8_0, qs);
-                    panels::<_, 1>(w, a, x, rows, out, ld, qs, 16, &tiles!($tt, tile_q4_0, 1));
+                    panels::<_, 1>(w, a, x, rows, out, ld, qs, 16, &tiles!($tt, $rd, tile_q4_0, 1));
                 } else {
-                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 1));
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q4_0, 1));
                 }
             }
         }
@@ -727,11 +728,11 @@ macro_rules! kernels {
             if let ActData::Q8_0(a) = x.data {
                 if $vnni && x.n_tokens >= PANEL_MIN_TOKENS {
                     let qs = core::mem::offset_of!(BlockQ8_0, qs);
-                    panels::<_, 2>(w, a, x, rows, out, ld, qs, 0, &tiles!($tt, tile_q4_0, 2));
+                    panels::<_, 2>(w, a, x, rows, out, ld, qs, 0, &tiles!($tt, $rd, tile_q4_0, 2));
                 } else if $vnni {
-                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_0, 2));
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q4_0, 2));
                 } else {
-                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q8_0_sign));
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q8_0_sign));
                 }
             }
         }
@@ -746,9 +747,9 @@ macro_rules! kernels {
             if let ActData::Q8_1(a) = x.data {
                 if x.n_tokens >= PANEL_MIN_TOKENS {
                     let qs = core::mem::offset_of!(BlockQ8_1, qs);
-                    panels::<_, 3>(w, a, x, rows, out, ld, qs, 0, &tiles!($tt, tile_q4_1));
+                    panels::<_, 3>(w, a, x, rows, out, ld, qs, 0, &tiles!($tt, $rd, tile_q4_1));
                 } else {
-                    drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_1));
+                    drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q4_1));
                 }
             }
         }
@@ -761,7 +762,7 @@ macro_rules! kernels {
             ld: usize,
         ) {
             if let ActData::Q8_K(a) = x.data {
-                drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q4_k));
+                drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q4_k));
             }
         }
 
@@ -773,7 +774,7 @@ macro_rules! kernels {
             ld: usize,
         ) {
             if let ActData::Q8_K(a) = x.data {
-                drive(w, a, x, rows, out, ld, &tiles!($tt, tile_q6_k));
+                drive(w, a, x, rows, out, ld, &tiles!($tt, $rd, tile_q6_k));
             }
         }
     };
@@ -790,7 +791,7 @@ pub mod avx2 {
         _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
     }
 
-    kernels!("avx2,fma,f16c", 2, dot, false);
+    kernels!("avx2,fma,f16c", 2, 8, dot, false);
 
     pub fn available() -> bool {
         let f = crate::cpu::detect();
@@ -812,6 +813,7 @@ pub mod vnni512 {
     kernels!(
         "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni",
         4,
+        8,
         dot,
         true
     );
@@ -832,7 +834,7 @@ pub mod avxvnni {
         _mm256_dpbusd_avx_epi32(acc, u, s)
     }
 
-    kernels!("avx2,fma,f16c,avxvnni", 2, dot, true);
+    kernels!("avx2,fma,f16c,avxvnni", 2, 8, dot, true);
 
     pub fn available() -> bool {
         let f = crate::cpu::detect();
