@@ -98,7 +98,37 @@ fn fix_add(acc: &mut i128, v: i64, e: i32) {
 
 #[inline(always)]
 fn fix_to_f32(acc: i128) -> f32 {
-    (acc as f64 * (1.0 / (1u64 << FIX) as f64)) as f32
+    // `acc · 2^-FIX` rounded to nearest-even f32, with integer operations
+    // only (three float instructions would cost more under TCG than all of
+    // this). Results too small for a normal f32 take the float path.
+    if acc == 0 {
+        return 0.0;
+    }
+    let sign = if acc < 0 { 0x8000_0000u32 } else { 0 };
+    let mag = acc.unsigned_abs();
+    let msb = 127 - mag.leading_zeros() as i32;
+    let exp = msb - FIX + 127;
+    if exp <= 0 || exp >= 255 {
+        return (acc as f64 * (1.0 / (1u64 << FIX) as f64)) as f32;
+    }
+    let (mut m, mut exp) = if msb <= 23 {
+        ((mag << (23 - msb)) as u32, exp)
+    } else {
+        let sh = (msb - 23) as u32;
+        let m = (mag >> sh) as u32;
+        let rem = mag & ((1u128 << sh) - 1);
+        let half = 1u128 << (sh - 1);
+        let up = rem > half || (rem == half && m & 1 == 1);
+        (m + up as u32, exp)
+    };
+    if m == 1 << 24 {
+        m >>= 1;
+        exp += 1;
+        if exp >= 255 {
+            return (acc as f64 * (1.0 / (1u64 << FIX) as f64)) as f32;
+        }
+    }
+    f32::from_bits(sign | ((exp as u32) << 23) | (m & 0x7f_ffff))
 }
 
 /// 32 bytes at `p` as a vector, from four 64-bit loads (see module doc).
@@ -1077,6 +1107,28 @@ fn silu_one(g: f32) -> f32 {
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
         *g = silu_one(*g) * u;
+    }
+}
+
+#[cfg(test)]
+mod fix_tests {
+    #[test]
+    fn fix_to_f32_rounds_like_a_conversion() {
+        let mut rng = crate::rng::Rng::new(11);
+        for i in 0..20000 {
+            let bits = rng.below(100) as u32;
+            let v = (rng.next_u64() as i128) << 40 | rng.next_u64() as i128;
+            let v = if bits == 0 { v } else { v >> bits.min(127) };
+            let v = if i % 3 == 0 { -v } else { v };
+            let want = (v as f64 * (1.0 / (1u64 << super::FIX) as f64)) as f32;
+            // f64 has 53 bits: the reference itself double-rounds when v
+            // has more significant bits; compare within one f32 ulp.
+            let got = super::fix_to_f32(v);
+            let d = (got.to_bits() as i64 - want.to_bits() as i64).abs();
+            assert!(d <= 1, "{v}: {got} vs {want}");
+        }
+        assert_eq!(super::fix_to_f32(1i128 << super::FIX), 1.0);
+        assert_eq!(super::fix_to_f32(-(3i128 << (super::FIX - 1))), -1.5);
     }
 }
 
