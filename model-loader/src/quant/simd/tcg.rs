@@ -93,8 +93,22 @@ const FIX: i32 = 48;
 /// `acc += v · 2^(e + FIX)` (`v` up to 2^41, `e + FIX` in 0..=60).
 #[inline(always)]
 fn fix_add(acc: &mut i128, v: i64, e: i32) {
-    *acc += (v as i128) << ((e + FIX) as u32 & 127);
+    // A 64 × 64 → 128-bit multiply by a power of two from a table: one
+    // `imul` instead of variable 128-bit shifts (whose flag semantics make
+    // them expensive under TCG).
+    *acc += (v as i128) * (POW2[((e + FIX) as usize) & 63] as i128);
 }
+
+/// `2^k` for k < 63 (larger k never occur: exponents sum to at most 12).
+static POW2: [i64; 64] = {
+    let mut t = [0i64; 64];
+    let mut k = 0;
+    while k < 63 {
+        t[k] = 1 << k;
+        k += 1;
+    }
+    t
+};
 
 #[inline(always)]
 fn fix_to_f32(acc: i128) -> f32 {
