@@ -159,6 +159,10 @@ pub fn main(args: Vec<String>) -> Result<()> {
 struct Speeds {
     pp: Option<f64>,
     tg: Option<f64>,
+    /// Ours only: tokens per second of this thread's CPU time (robust to
+    /// other load on the machine; under qemu, the emulating thread's).
+    pp_cpu: Option<f64>,
+    tg_cpu: Option<f64>,
     backend: String,
 }
 
@@ -199,32 +203,36 @@ impl Row {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| {:<11} | {:<8} | {:<10} | {:<6} | {:>12} | {:>14} | {:>14} |",
-        "model", "mode", "backend", "test", "ours tok/s", "llama.cpp tok/s", "ours/llama.cpp"
+        "| {:<11} | {:<8} | {:<10} | {:<6} | {:>10} | {:>10} | {:>15} | {:>14} |",
+        "model",
+        "mode",
+        "backend",
+        "test",
+        "ours tok/s",
+        "(cpu t/s)",
+        "llama.cpp tok/s",
+        "ours/llama.cpp"
     );
     println!(
         "|{}|",
-        [
-            "-------------",
-            "----------",
-            "------------",
-            "--------",
-            "--------------",
-            "-----------------",
-            "----------------"
-        ]
-        .join("|")
+        [13, 10, 12, 8, 12, 12, 17, 16]
+            .iter()
+            .map(|&n| "-".repeat(n))
+            .collect::<Vec<_>>()
+            .join("|")
     );
     for r in rows {
-        for (test, ours, peer) in [
+        for (test, ours, cpu, peer) in [
             (
                 format!("pp{}", r.p),
                 r.ours.pp,
+                r.ours.pp_cpu,
                 r.peer.as_ref().and_then(|s| s.pp),
             ),
             (
                 format!("tg{}", r.n),
                 r.ours.tg,
+                r.ours.tg_cpu,
                 r.peer.as_ref().and_then(|s| s.tg),
             ),
         ] {
@@ -234,17 +242,22 @@ fn print_table(rows: &[Row]) {
                 _ => "-".into(),
             };
             println!(
-                "| {:<11} | {:<8} | {:<10} | {:<6} | {:>12} | {:>15} | {:>14} |",
+                "| {:<11} | {:<8} | {:<10} | {:<6} | {:>10} | {:>10} | {:>15} | {:>14} |",
                 r.model,
                 r.mode,
                 r.backend,
                 test,
                 f(ours),
+                f(cpu),
                 f(peer),
                 ratio
             );
         }
     }
+    println!(
+        "(ours/llama.cpp compares wall-clock tok/s of both, measured one after the other in this run;\n \
+         `cpu t/s` is ours per second of CPU time, which other load on the machine does not lower)"
+    );
 }
 
 /// Runs `llm-bench` and parses its `RESULT` lines.
@@ -266,9 +279,14 @@ fn ours_bench(cmd: &mut Command) -> Result<Speeds> {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() >= 4 && f[0] == "RESULT" {
             let v: f64 = f[3].parse().with_context(|| format!("bad line `{line}`"))?;
+            let cpu: Option<f64> = f
+                .iter()
+                .position(|x| *x == "cpu")
+                .and_then(|i| f.get(i + 1))
+                .and_then(|x| x.parse().ok());
             match f[1] {
-                "pp" => s.pp = Some(v),
-                "tg" => s.tg = Some(v),
+                "pp" => (s.pp, s.pp_cpu) = (Some(v), cpu),
+                "tg" => (s.tg, s.tg_cpu) = (Some(v), cpu),
                 _ => {}
             }
             if let Some(b) = f.iter().find_map(|x| x.strip_prefix("backend=")) {
