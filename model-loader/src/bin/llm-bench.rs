@@ -314,6 +314,7 @@ fn main() {
     let toks: Vec<u32> = (0..o.p.max(1)).map(|_| rng.below(n_vocab) as u32).collect();
     let n_ctx = (o.p + o.n + 8).max(16);
     eprintln!("[llm-bench: {path}, backend {}]", be.name);
+    eprintln!("[cpu: {}]", model_loader::cpu::info());
 
     // Warm-up (page faults, caches, the emulator's translation cache), as
     // llama-bench does: one decode step.

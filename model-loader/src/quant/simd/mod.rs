@@ -170,9 +170,9 @@ impl Workload {
         let (rows, cols) = (64usize, 1024usize);
         let mats = types
             .iter()
-            .filter_map(|&ty| {
+            .map(|&ty| {
                 let (bytes, _) = crate::quant::testing::random_matrix(&mut rng, ty, rows, cols);
-                Some((ty, bytes, rows, cols))
+                (ty, bytes, rows, cols)
             })
             .collect();
         let x = crate::quant::testing::random_activations(&mut rng, cols);

@@ -1099,13 +1099,7 @@ fn silu_one(g: f32) -> f32 {
     let bits = g.to_bits() & 0x7fff_ffff;
     // |g| >= 80 (or NaN): exp(-g) under/overflows; silu is 0 or g.
     if bits >= 0x42a0_0000 {
-        return if g.is_nan() {
-            g
-        } else if g > 0.0 {
-            g
-        } else {
-            -0.0
-        };
+        return if g.is_nan() || g > 0.0 { g } else { -0.0 };
     }
     // t · 2^24, |t| < 116: fits i32.
     let k = (g * (-core::f32::consts::LOG2_E * 16_777_216.0)) as i32;

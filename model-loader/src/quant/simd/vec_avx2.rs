@@ -405,7 +405,7 @@ unsafe fn quantize_q8_k_impl(x: &[f32], y: &mut [BlockQ8_K]) {
         for c in 0..8 {
             round32(xb.as_ptr().add(32 * c), iscale, &mut q);
             for (o, v) in yb.qs[32 * c..32 * c + 32].iter_mut().zip(q) {
-                *o = v.min(127).max(-128) as i8;
+                *o = v.clamp(-128, 127) as i8;
             }
         }
         for (s, g) in yb.bsums.iter_mut().zip(yb.qs.chunks_exact(16)) {

@@ -605,6 +605,7 @@ macro_rules! kernels {
             }
         }
 
+        #[allow(clippy::too_many_arguments)]
         /// Prefill with panels for the first `rows.len() / 8 * 8` rows; the
         /// rest goes to `rest`. `sum_k`: the offset (8, 16) times which the
         /// activation block sums are subtracted (0: none).
