@@ -99,8 +99,7 @@ pub const TCG: Backend = Backend {
     // helper call each) instead of many scalar ones, integer compares
     // instead of float ones where possible.
     add: vec_avx2::add,
-    rmsnorm: vec_avx2::rmsnorm,
-    attend: vec_avx2::attend,
+    attend: tcg::attend,
     silu_mul: tcg::silu_mul,
     dot_f32: vec_avx2::dot_f32,
     quantize_q8_0: vec_avx2::quantize_q8_0,
