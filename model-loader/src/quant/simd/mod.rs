@@ -16,6 +16,19 @@
 //! [`pick_by_timing`] at boot: it times every available backend's matrix ×
 //! vector kernels on a small synthetic matrix and returns the fastest.
 //!
+//! # In the kernel
+//! 1. Enable the AVX register state (CR4.OSXSAVE, then `xsetbv` with XCR0
+//!    bits 0-2, plus 5-7 for AVX-512) and save it on context switches;
+//!    otherwise [`crate::cpu::detect`] reports no AVX and only `scalar`
+//!    runs.
+//! 2. Raise MXCSR's inexact flag once with an inexact operation (QEMU's
+//!    softfloat is faster with it set).
+//! 3. Call [`pick_by_timing`] once (a few ms natively, ~0.5 s under TCG)
+//!    and use the returned backend for every `Session`; print
+//!    [`crate::cpu::info`] for `/cpu`.
+//!
+//! Matrix kernels take a row range, so a matrix can be split across CPUs.
+//!
 //! There is no separate SSE2/SSSE3 backend yet: CPUs without AVX2 run the
 //! scalar reference (which LLVM vectorizes for SSE2).
 //!
