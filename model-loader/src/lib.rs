@@ -15,4 +15,5 @@ pub mod quant;
 pub mod rng;
 pub mod sampler;
 pub mod session;
+pub mod tiny;
 pub mod tokenizer;

@@ -159,12 +159,17 @@ impl<'a> Model<'a> {
 
     /// Loads the model described by an already parsed file.
     pub fn from_gguf(gguf: &Gguf<'a>) -> Result<Model<'a>, ModelError> {
-        let hp = HParams::from_gguf(gguf)?;
-        let (rope_style, has_qkv_bias) = match hp.arch.as_str() {
+        // The architecture first, so that an unsupported one is named as such
+        // rather than as a missing hyperparameter.
+        let arch = gguf
+            .get_str("general.architecture")?
+            .ok_or(ModelError::HParams(HParamsError::NoArchitecture))?;
+        let (rope_style, has_qkv_bias) = match arch {
             "llama" => (RopeStyle::Normal, false),
             "qwen2" => (RopeStyle::Neox, true),
             other => return Err(ModelError::UnsupportedArch(other.to_string())),
         };
+        let hp = HParams::from_gguf(gguf)?;
         let (e, q, kv, ff, v) = (
             hp.n_embd as u64,
             hp.n_embd_q() as u64,
@@ -281,7 +286,7 @@ fn matrix<'a>(
         ty: t.ty,
     };
     let act = ActType::for_weight(t.ty).ok_or_else(unsupported)?;
-    if n_cols as usize % act.block_len() != 0 {
+    if !(n_cols as usize).is_multiple_of(act.block_len()) {
         return Err(unsupported());
     }
     QMatrix::new(t.ty, n_cols as usize, n_rows as usize, t.data).map_err(ModelError::Quant)

@@ -197,7 +197,9 @@ mod tests {
         let logits = [1.0f32, 2.0, 0.0, 1.5];
         let draw = |seed| {
             let mut s = Sampler::new(cfg(1.0, 0, 1.0, seed));
-            (0..4000).map(|_| s.sample(&logits, &[])).collect::<Vec<u32>>()
+            (0..4000)
+                .map(|_| s.sample(&logits, &[]))
+                .collect::<Vec<u32>>()
         };
         let a = draw(5);
         assert_eq!(a, draw(5));

@@ -304,10 +304,180 @@ pub fn rope_angles(pos: f32, base: f32, freq_scale: f32, out: &mut [f32]) {
     let n = out.len();
     let theta_scale = libm::powf(base, -2.0 / n as f32);
     let mut theta = pos;
-    for pair in out.chunks_exact_mut(2) {
+    for pair in out.as_chunks_mut::<2>().0 {
         let t = freq_scale * theta;
         pair[0] = libm::cosf(t);
         pair[1] = libm::sinf(t);
         theta *= theta_scale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ggml::GgmlType;
+    use crate::gguf::{Gguf, GgufWriter, WriteValue};
+    use crate::quant::SCALAR;
+    use crate::tiny::{copy_metadata, write_with, TinyConfig};
+    use alloc::string::ToString;
+
+    fn vocab() -> Vec<u8> {
+        let toks: Vec<alloc::string::String> = (0..300).map(|i| alloc::format!("t{i}")).collect();
+        let refs: Vec<&str> = toks.iter().map(|s| s.as_str()).collect();
+        let mut w = GgufWriter::new();
+        w.kv("tokenizer.ggml.model", WriteValue::Str("gpt2"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&refs));
+        w.to_bytes()
+    }
+
+    fn tiny() -> Vec<u8> {
+        let v = vocab();
+        let cfg = TinyConfig {
+            n_layer: 2,
+            ..TinyConfig::default()
+        };
+        write_with(&cfg, 3, &Gguf::parse(&v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn saved_prefix_continues_exactly() {
+        let bytes = tiny();
+        let model = Model::load(&bytes).unwrap();
+        let prefix = [5u32, 17, 42, 99, 7, 250];
+        let rest = [11u32, 12, 13];
+        let mut full = Session::new(&model, &SCALAR, 32, 4).unwrap();
+        let mut all = prefix.to_vec();
+        all.extend_from_slice(&rest);
+        let want = full.prefill(&all, None).unwrap().to_vec();
+
+        let mut a = Session::new(&model, &SCALAR, 32, 4).unwrap();
+        a.prefill(&prefix, None).unwrap();
+        let saved = a.kv_cache().serialize(prefix.len());
+        let mut b = Session::new(&model, &SCALAR, 16, 8).unwrap();
+        b.kv_cache_mut().deserialize_into(&saved).unwrap();
+        assert_eq!(b.n_tokens(), prefix.len());
+        assert_eq!(b.prefill(&rest, None).unwrap(), &want[..]);
+
+        // Truncating back to the prefix and decoding token by token gives
+        // the same result as well.
+        a.prefill(&[1, 2], None).unwrap();
+        a.truncate(prefix.len());
+        for &t in &rest {
+            a.decode_step(t).unwrap();
+        }
+        assert_eq!(a.logits(), &want[..]);
+    }
+
+    #[test]
+    fn limits_progress_and_cancellation() {
+        let bytes = tiny();
+        let model = Model::load(&bytes).unwrap();
+        let mut s = Session::new(&model, &SCALAR, 8, 3).unwrap();
+        assert!(matches!(s.prefill(&[], None), Err(ModelError::Invalid(_))));
+        assert_eq!(
+            s.decode_step(300).unwrap_err(),
+            ModelError::BadToken {
+                token: 300,
+                n_vocab: 300
+            }
+        );
+        let mut seen = Vec::new();
+        let mut cb = |done: usize, total: usize| {
+            seen.push((done, total));
+            true
+        };
+        s.prefill(&[1, 2, 3, 4, 5, 6, 7], Some(&mut cb)).unwrap();
+        assert_eq!(seen, [(3, 7), (6, 7), (7, 7)]);
+        s.decode_step(1).unwrap();
+        assert_eq!(
+            s.decode_step(1).unwrap_err(),
+            ModelError::ContextFull { n_ctx: 8 }
+        );
+        assert_eq!(s.n_tokens(), 8);
+
+        s.truncate(0);
+        let mut stop = |done: usize, _| done < 3;
+        assert_eq!(
+            s.prefill(&[1, 2, 3, 4, 5], Some(&mut stop)).unwrap_err(),
+            ModelError::Cancelled
+        );
+        assert_eq!(s.n_tokens(), 3);
+        assert!(Session::new(&model, &SCALAR, 0, 1).is_err());
+    }
+
+    /// Rebuilds `src` with its metadata and the tensors `edit` returns.
+    fn rebuild(
+        src: &[u8],
+        edit: impl Fn(&str, GgmlType, &[u64], &[u8]) -> Option<(GgmlType, Vec<u64>, Vec<u8>)>,
+    ) -> Vec<u8> {
+        let g = Gguf::parse(src).unwrap();
+        let mut w = GgufWriter::new();
+        copy_metadata(&g, &mut w, |_| true).unwrap();
+        for t in g.tensors() {
+            if let Some((ty, dims, data)) = edit(t.name, t.ty, &t.dims, t.data) {
+                w.tensor(t.name, ty, &dims, data);
+            }
+        }
+        w.to_bytes()
+    }
+
+    #[test]
+    fn malformed_models_are_errors() {
+        let good = tiny();
+        let same = rebuild(&good, |_, ty, d, b| Some((ty, d.to_vec(), b.to_vec())));
+        assert!(Model::load(&same).is_ok());
+
+        let missing = rebuild(&good, |n, ty, d, b| {
+            (n != "blk.1.ffn_up.weight").then(|| (ty, d.to_vec(), b.to_vec()))
+        });
+        assert_eq!(
+            Model::load(&missing).unwrap_err(),
+            ModelError::MissingTensor("blk.1.ffn_up.weight".to_string())
+        );
+
+        let reshaped = rebuild(&good, |n, ty, d, b| {
+            let dims = if n == "blk.0.attn_k.weight" {
+                vec![d[1], d[0]]
+            } else {
+                d.to_vec()
+            };
+            Some((ty, dims, b.to_vec()))
+        });
+        let e = Model::load(&reshaped).unwrap_err();
+        assert!(
+            matches!(&e, ModelError::BadShape { name, .. } if name == "blk.0.attn_k.weight"),
+            "{e}"
+        );
+
+        let q2k = rebuild(&good, |n, ty, d, b| {
+            if n == "blk.0.ffn_down.weight" {
+                Some((
+                    GgmlType::Q2_K,
+                    d.to_vec(),
+                    vec![0; GgmlType::Q2_K.row_bytes(d[0] as usize) * d[1] as usize],
+                ))
+            } else {
+                Some((ty, d.to_vec(), b.to_vec()))
+            }
+        });
+        let e = Model::load(&q2k).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ModelError::UnsupportedType {
+                    ty: GgmlType::Q2_K,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        let g = Gguf::parse(&good).unwrap();
+        let mut w = GgufWriter::new();
+        copy_metadata(&g, &mut w, |k| k != "general.architecture").unwrap();
+        w.kv("general.architecture", WriteValue::Str("mamba"));
+        let e = Model::load(&w.to_bytes()).unwrap_err();
+        assert_eq!(e, ModelError::UnsupportedArch("mamba".to_string()));
+        assert!(Model::load(&good[..good.len() / 2]).is_err());
     }
 }

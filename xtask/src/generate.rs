@@ -36,7 +36,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
         println!("{USAGE}");
         return Ok(());
     }
-    let model_name = a.value("--model")?.ok_or_else(|| anyhow!("--model is required\n{USAGE}"))?;
+    let model_name = a
+        .value("--model")?
+        .ok_or_else(|| anyhow!("--model is required\n{USAGE}"))?;
     let prompt = a.value("--prompt")?;
     let prompt_ids = a.value("--prompt-ids")?;
     let n_gen: usize = a.parsed("-n")?.unwrap_or(64);
@@ -56,7 +58,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
     a.finish()?;
 
     let backend = match backend_name {
-        Some(name) => quant::by_name(&name).ok_or_else(|| anyhow!(quant::backend::unknown_backend(&name)))?,
+        Some(name) => {
+            quant::by_name(&name).ok_or_else(|| anyhow!(quant::backend::unknown_backend(&name)))?
+        }
         None => quant::from_env().map_err(|e| anyhow!(e))?,
     };
     let path = resolve_model(&model_name)?;
@@ -70,7 +74,11 @@ pub fn main(args: Vec<String>) -> Result<()> {
         (Some(text), None) => tokenizer.encode(&text, true, true),
         (None, Some(list)) => list
             .split(',')
-            .map(|s| s.trim().parse::<u32>().with_context(|| format!("bad token id `{s}`")))
+            .map(|s| {
+                s.trim()
+                    .parse::<u32>()
+                    .with_context(|| format!("bad token id `{s}`"))
+            })
             .collect::<Result<_>>()?,
         _ => bail!("give exactly one of --prompt and --prompt-ids\n{USAGE}"),
     };
@@ -119,8 +127,18 @@ pub fn main(args: Vec<String>) -> Result<()> {
     }
     let t_decode = t1.elapsed();
     if print_ids {
-        let list = |v: &[u32]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-        writeln!(out, "{{\"prompt_ids\":[{}],\"gen_ids\":[{}]}}", list(&ids), list(&gen))?;
+        let list = |v: &[u32]| {
+            v.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        writeln!(
+            out,
+            "{{\"prompt_ids\":[{}],\"gen_ids\":[{}]}}",
+            list(&ids),
+            list(&gen)
+        )?;
     } else {
         write!(out, "{}", detok.finish())?;
         writeln!(out)?;

@@ -54,7 +54,10 @@ pub fn resolve_model(name: &str) -> Result<PathBuf> {
                 path.display()
             );
         }
-        bail!("no model file at {} (names: smollm2, qwen-coder)", path.display());
+        bail!(
+            "no model file at {} (names: smollm2, qwen-coder)",
+            path.display()
+        );
     }
     Ok(path)
 }

@@ -52,7 +52,7 @@ fn to_i8_saturating(v: f32) -> i8 {
 
 /// Reference Q8_0 activation quantization: `x.len() == 32 * y.len()`.
 pub fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
-    for (xb, yb) in x.chunks_exact(QK).zip(y.iter_mut()) {
+    for (xb, yb) in x.as_chunks::<QK>().0.iter().zip(y.iter_mut()) {
         let amax = max_abs(xb);
         let d = amax / 127.0;
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
@@ -65,7 +65,7 @@ pub fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
 
 /// Reference Q8_1 activation quantization: `x.len() == 32 * y.len()`.
 pub fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
-    for (xb, yb) in x.chunks_exact(QK).zip(y.iter_mut()) {
+    for (xb, yb) in x.as_chunks::<QK>().0.iter().zip(y.iter_mut()) {
         let amax = max_abs(xb);
         let d = amax / 127.0;
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
@@ -82,7 +82,7 @@ pub fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
 
 /// Reference Q8_K activation quantization: `x.len() == 256 * y.len()`.
 pub fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8_K]) {
-    for (xb, yb) in x.chunks_exact(QK_K).zip(y.iter_mut()) {
+    for (xb, yb) in x.as_chunks::<QK_K>().0.iter().zip(y.iter_mut()) {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
         for &v in xb {
@@ -172,7 +172,7 @@ impl ActBuffer {
     /// with `backend`'s quantizers.
     pub fn get(&mut self, ty: ActType, backend: &Backend) -> Result<Acts<'_>, QuantError> {
         let n = self.n_cols * self.n_tokens;
-        if n % ty.block_len() != 0 || self.n_cols % ty.block_len() != 0 {
+        if !n.is_multiple_of(ty.block_len()) || !self.n_cols.is_multiple_of(ty.block_len()) {
             return Err(QuantError::Shape(
                 "activation length is not a multiple of the block length",
             ));

@@ -153,7 +153,7 @@ impl Backend {
     /// `ty` for a single use (allocates; the decoder uses
     /// [`super::ActBuffer`] instead).
     pub fn quantize_vec(&self, ty: ActType, x: &[f32]) -> Result<OwnedActs, QuantError> {
-        if x.len() % ty.block_len() != 0 {
+        if !x.len().is_multiple_of(ty.block_len()) {
             return Err(QuantError::Shape(
                 "length is not a multiple of the block length",
             ));

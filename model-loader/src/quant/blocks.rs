@@ -15,10 +15,28 @@ pub const QK: usize = 32;
 /// Elements per super-block of the k-quants (Q4_K, Q6_K, Q8_K).
 pub const QK_K: usize = 256;
 
+/// Every f16 bit pattern as f32 (256 KiB, built at compile time): one load
+/// instead of a branchy software conversion on CPUs without F16C.
+static F16_TO_F32: [f32; 65536] = {
+    let mut t = [0.0f32; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        t[i] = f16::from_bits(i as u16).to_f32_const();
+        i += 1;
+    }
+    t
+};
+
+/// An f16 bit pattern as f32 (exact).
+#[inline(always)]
+pub fn f16_bits_to_f32(bits: u16) -> f32 {
+    F16_TO_F32[bits as usize]
+}
+
 /// Reads the little-endian f16 at `off` of `b` as an f32.
 #[inline(always)]
 pub fn f16_at(b: &[u8], off: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[off], b[off + 1]])).to_f32()
+    f16_bits_to_f32(u16::from_le_bytes([b[off], b[off + 1]]))
 }
 
 /// Rounds an f32 to the nearest f16 (ties to even, like F16C's `vcvtps2ph`

@@ -9,7 +9,7 @@ use crate::ggml::GgmlType;
 /// exactly those elements).
 pub fn dequantize_row(ty: GgmlType, src: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
     let n = out.len();
-    if n % ty.block_len() != 0 || src.len() != ty.row_bytes(n) {
+    if !n.is_multiple_of(ty.block_len()) || src.len() != ty.row_bytes(n) {
         return Err(QuantError::Shape(
             "dequantize: source and destination sizes differ",
         ));

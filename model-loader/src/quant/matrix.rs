@@ -126,7 +126,7 @@ impl<'a> QMatrix<'a> {
         if ActType::for_weight(ty).is_none() {
             return Err(QuantError::UnsupportedType(ty));
         }
-        if n_cols == 0 || n_cols % ty.block_len() != 0 {
+        if n_cols == 0 || !n_cols.is_multiple_of(ty.block_len()) {
             return Err(QuantError::Shape(
                 "the row length is not a positive multiple of the block length",
             ));
@@ -234,7 +234,7 @@ pub fn check_gemm(
             "activation length differs from the row length",
         ));
     }
-    if x.n_cols % x.act_type().block_len() != 0 {
+    if !x.n_cols.is_multiple_of(x.act_type().block_len()) {
         return Err(QuantError::Shape(
             "activation length is not a multiple of the block length",
         ));

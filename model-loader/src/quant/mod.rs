@@ -32,6 +32,8 @@
 //! ([`by_name`]; `LLM_BACKEND` / `--backend` on the host, [`from_env`]).
 //! [`Backend::gemm`] checks operand sizes and dispatches on the weight type.
 
+#![allow(clippy::chunks_exact_to_as_chunks)] // slices of runtime-checked length read better here
+
 pub mod act;
 pub mod backend;
 pub mod blocks;

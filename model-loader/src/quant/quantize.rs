@@ -14,7 +14,7 @@ use crate::ggml::GgmlType;
 
 /// Encodes `x` (a whole number of blocks) as `ty`.
 pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, QuantError> {
-    if x.len() % ty.block_len() != 0 {
+    if !x.len().is_multiple_of(ty.block_len()) {
         return Err(QuantError::Shape(
             "quantize: length is not a multiple of the block length",
         ));
@@ -27,12 +27,20 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, QuantError> {
         GgmlType::F16 => x
             .iter()
             .for_each(|&v| out.extend_from_slice(&f16::from_f32(v).to_bits().to_le_bytes())),
-        GgmlType::Q4_0 => x.chunks_exact(QK).for_each(|b| q4_0(b, &mut out)),
-        GgmlType::Q4_1 => x.chunks_exact(QK).for_each(|b| q4_1(b, &mut out)),
-        GgmlType::Q5_0 => x.chunks_exact(QK).for_each(|b| q5_0(b, &mut out)),
-        GgmlType::Q8_0 => x.chunks_exact(QK).for_each(|b| q8_0(b, &mut out)),
-        GgmlType::Q4_K => x.chunks_exact(QK_K).for_each(|b| q4_k(b, &mut out)),
-        GgmlType::Q6_K => x.chunks_exact(QK_K).for_each(|b| q6_k(b, &mut out)),
+        GgmlType::Q4_0 => x.as_chunks::<QK>().0.iter().for_each(|b| q4_0(b, &mut out)),
+        GgmlType::Q4_1 => x.as_chunks::<QK>().0.iter().for_each(|b| q4_1(b, &mut out)),
+        GgmlType::Q5_0 => x.as_chunks::<QK>().0.iter().for_each(|b| q5_0(b, &mut out)),
+        GgmlType::Q8_0 => x.as_chunks::<QK>().0.iter().for_each(|b| q8_0(b, &mut out)),
+        GgmlType::Q4_K => x
+            .as_chunks::<QK_K>()
+            .0
+            .iter()
+            .for_each(|b| q4_k(b, &mut out)),
+        GgmlType::Q6_K => x
+            .as_chunks::<QK_K>()
+            .0
+            .iter()
+            .for_each(|b| q6_k(b, &mut out)),
         other => return Err(QuantError::UnsupportedType(other)),
     }
     Ok(out)
@@ -119,7 +127,7 @@ fn q4_k(x: &[f32], out: &mut Vec<u8>) {
     // Per 32-element sub-block: x ≈ scale * q - min, q in 0..16.
     let mut scales = [0.0f32; 8];
     let mut mins = [0.0f32; 8];
-    for (j, sub) in x.chunks_exact(32).enumerate() {
+    for (j, sub) in x.as_chunks::<32>().0.iter().enumerate() {
         let lo = sub.iter().copied().fold(0.0f32, f32::min);
         let hi = sub.iter().copied().fold(lo, f32::max);
         scales[j] = (hi - lo) / 15.0;
@@ -180,7 +188,7 @@ fn q4_k(x: &[f32], out: &mut Vec<u8>) {
 fn q6_k(x: &[f32], out: &mut Vec<u8>) {
     // Per 16-element sub-block: x ≈ scale * q, q in -32..32.
     let mut scales = [0.0f32; 16];
-    for (j, sub) in x.chunks_exact(16).enumerate() {
+    for (j, sub) in x.as_chunks::<16>().0.iter().enumerate() {
         scales[j] = signed_max(sub) / -32.0;
     }
     let max_scale = signed_max(&scales);
@@ -267,7 +275,7 @@ mod tests {
         x[16] = 3.0;
         let b = quantize(GgmlType::Q4_0, &x).unwrap();
         assert_eq!(&b[..2], &f16::from_f32(1.0).to_bits().to_le_bytes());
-        assert_eq!(b[2], 0 | (11 << 4));
+        assert_eq!(b[2], (11 << 4));
         assert_eq!(b[3], 15 | (8 << 4));
     }
 

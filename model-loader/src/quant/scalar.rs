@@ -7,24 +7,133 @@ use core::ops::Range;
 
 use half::f16;
 
-use super::blocks::{f16_at, layout, scale_min_k4, BlockQ8_0, BlockQ8_1, BlockQ8_K, QK, QK_K};
+use super::blocks::{
+    f16_at, f16_bits_to_f32, layout, scale_min_k4, BlockQ8_0, BlockQ8_1, BlockQ8_K,
+};
 use super::matrix::{ActData, Acts, QMatrix};
 
 // ---------------------------------------------------------------------------
 // Dot products of one weight row with one token's activations.
 
+// The integer part of each block's dot product is an out-of-line function
+// over fixed-size arrays: on its own the compiler vectorizes it (pmaddwd on
+// plain x86_64), while inlined into the block loop it does not.
+
+#[inline(always)]
+fn arr<const N: usize, T>(s: &[T]) -> &[T; N] {
+    s.try_into().expect("block size")
+}
+
+/// Σ q·y for a block of 16 packed nibbles (elements 0..16 low, 16..32
+/// high), each nibble minus `offset`.
+#[inline(never)]
+fn idot_nibbles(qs: &[u8; 16], offset: i8, y: &[i8; 32]) -> i32 {
+    let mut q = [0i8; 32];
+    for j in 0..16 {
+        q[j] = (qs[j] & 0xF) as i8 - offset;
+        q[j + 16] = (qs[j] >> 4) as i8 - offset;
+    }
+    let mut s = 0i32;
+    for i in 0..32 {
+        s += q[i] as i32 * y[i] as i32;
+    }
+    s
+}
+
+/// For each of the 8 bits of a byte, the byte 0x10 if set:
+/// `HIGH_BIT[b].to_le_bytes()[i]` is element i's fifth bit.
+static HIGH_BIT: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < 8 {
+            if b & (1 << i) != 0 {
+                t[b] |= 0x10 << (8 * i);
+            }
+            i += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Σ q·y for a Q5_0 block: nibble | fifth bit (bit i of `qh` for element
+/// i), minus 16.
+#[inline(never)]
+fn idot_q5_0(qs: &[u8; 16], qh: &[u8; 4], y: &[i8; 32]) -> i32 {
+    let mut hi = [0u8; 32];
+    for k in 0..4 {
+        hi[8 * k..8 * k + 8].copy_from_slice(&HIGH_BIT[qh[k] as usize].to_le_bytes());
+    }
+    let mut q = [0i8; 32];
+    for j in 0..16 {
+        q[j] = ((qs[j] & 0xF) | hi[j]) as i8 - 16;
+        q[j + 16] = ((qs[j] >> 4) | hi[j + 16]) as i8 - 16;
+    }
+    let mut s = 0i32;
+    for i in 0..32 {
+        s += q[i] as i32 * y[i] as i32;
+    }
+    s
+}
+
+/// Σ q·y for 32 signed bytes.
+#[inline(never)]
+fn idot_i8(q: &[u8; 32], y: &[i8; 32]) -> i32 {
+    let mut s = 0i32;
+    for i in 0..32 {
+        s += (q[i] as i8) as i32 * y[i] as i32;
+    }
+    s
+}
+
+/// The 8 sub-block sums Σ q·y of a Q4_K super-block (sub-block j: low
+/// nibbles of bytes 32(j/2).. for even j, high nibbles for odd j).
+#[inline(never)]
+fn isums_q4_k(qs: &[u8; 128], y: &[i8; 256], out: &mut [i32; 8]) {
+    for c in 0..4 {
+        let mut lo = 0i32;
+        let mut hi = 0i32;
+        for l in 0..32 {
+            let b = qs[32 * c + l];
+            lo += (b & 0xF) as i32 * y[64 * c + l] as i32;
+            hi += (b >> 4) as i32 * y[64 * c + 32 + l] as i32;
+        }
+        out[2 * c] = lo;
+        out[2 * c + 1] = hi;
+    }
+}
+
+/// The 16 sub-block sums Σ q·y of a Q6_K super-block (quants minus 32).
+#[inline(never)]
+fn isums_q6_k(ql: &[u8; 128], qh: &[u8; 64], y: &[i8; 256], out: &mut [i32; 16]) {
+    let mut q = [0i8; 256];
+    for half in 0..2 {
+        for l in 0..32 {
+            let (a, b, h) = (ql[64 * half + l], ql[64 * half + l + 32], qh[32 * half + l]);
+            let o = 128 * half + l;
+            q[o] = ((a & 0xF) | ((h & 3) << 4)) as i8 - 32;
+            q[o + 32] = ((b & 0xF) | (((h >> 2) & 3) << 4)) as i8 - 32;
+            q[o + 64] = ((a >> 4) | (((h >> 4) & 3) << 4)) as i8 - 32;
+            q[o + 96] = ((b >> 4) | (((h >> 6) & 3) << 4)) as i8 - 32;
+        }
+    }
+    for j in 0..16 {
+        let mut s = 0i32;
+        for i in 16 * j..16 * j + 16 {
+            s += q[i] as i32 * y[i] as i32;
+        }
+        out[j] = s;
+    }
+}
+
 /// Q4_0 row · Q8_0 activations.
 pub fn dot_q4_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
     use layout::q4_0::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
-        let qs = &b[QS..QS + QK / 2];
-        let mut sumi = 0i32;
-        for j in 0..QK / 2 {
-            let v0 = (qs[j] & 0xF) as i32 - 8;
-            let v1 = (qs[j] >> 4) as i32 - 8;
-            sumi += v0 * y.qs[j] as i32 + v1 * y.qs[j + QK / 2] as i32;
-        }
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
+        let sumi = idot_nibbles(arr(&b[QS..QS + 16]), 8, &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d);
     }
     sum
@@ -34,13 +143,8 @@ pub fn dot_q4_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q4_1(row: &[u8], x: &[BlockQ8_1]) -> f32 {
     use layout::q4_1::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
-        let qs = &b[QS..QS + QK / 2];
-        let mut sumi = 0i32;
-        for j in 0..QK / 2 {
-            sumi += (qs[j] & 0xF) as i32 * y.qs[j] as i32
-                + (qs[j] >> 4) as i32 * y.qs[j + QK / 2] as i32;
-        }
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
+        let sumi = idot_nibbles(arr(&b[QS..QS + 16]), 0, &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d) + f16_at(b, M) * y.s;
     }
     sum
@@ -50,17 +154,8 @@ pub fn dot_q4_1(row: &[u8], x: &[BlockQ8_1]) -> f32 {
 pub fn dot_q5_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
     use layout::q5_0::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
-        let qh = u32::from_le_bytes([b[QH], b[QH + 1], b[QH + 2], b[QH + 3]]);
-        let qs = &b[QS..QS + QK / 2];
-        let mut sumi = 0i32;
-        for j in 0..QK / 2 {
-            let h0 = (((qh >> j) << 4) & 0x10) as u8;
-            let h1 = ((qh >> (j + 12)) & 0x10) as u8;
-            let v0 = ((qs[j] & 0xF) | h0) as i32 - 16;
-            let v1 = ((qs[j] >> 4) | h1) as i32 - 16;
-            sumi += v0 * y.qs[j] as i32 + v1 * y.qs[j + QK / 2] as i32;
-        }
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
+        let sumi = idot_q5_0(arr(&b[QS..QS + 16]), arr(&b[QH..QH + 4]), &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d);
     }
     sum
@@ -70,11 +165,8 @@ pub fn dot_q5_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q8_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
     use layout::q8_0::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
-        let mut sumi = 0i32;
-        for j in 0..QK {
-            sumi += (b[QS + j] as i8) as i32 * y.qs[j] as i32;
-        }
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
+        let sumi = idot_i8(arr(&b[QS..QS + 32]), &y.qs);
         sum += sumi as f32 * (f16_at(b, D) * y.d);
     }
     sum
@@ -84,24 +176,16 @@ pub fn dot_q8_0(row: &[u8], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q4_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
     use layout::q4_k::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    let mut sub = [0i32; 8];
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
         let scales = &b[SCALES..SCALES + 12];
-        let qs = &b[QS..QS + QK_K / 2];
+        isums_q4_k(arr(&b[QS..QS + 128]), &y.qs, &mut sub);
         let mut sumi = 0i32;
         let mut summ = 0i32;
-        for j in 0..QK_K / 32 {
+        for (j, &s) in sub.iter().enumerate() {
             let (sc, m) = scale_min_k4(j, scales);
             summ += m as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
-            // Sub-block j: nibbles (low for even j, high for odd j) of the
-            // 32 bytes of chunk j / 2.
-            let q = &qs[32 * (j / 2)..32 * (j / 2) + 32];
-            let shift = 4 * (j % 2);
-            let a = &y.qs[32 * j..32 * j + 32];
-            let mut dot = 0i32;
-            for l in 0..32 {
-                dot += ((q[l] >> shift) & 0xF) as i32 * a[l] as i32;
-            }
-            sumi += sc as i32 * dot;
+            sumi += sc as i32 * s;
         }
         let d = f16_at(b, D) * y.d;
         let dmin = f16_at(b, DMIN) * y.d;
@@ -114,31 +198,12 @@ pub fn dot_q4_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
 pub fn dot_q6_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
     use layout::q6_k::*;
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+    let mut sub = [0i32; 16];
+    for (b, y) in row.as_chunks::<BYTES>().0.iter().zip(x) {
+        isums_q6_k(arr(&b[QL..QL + 128]), arr(&b[QH..QH + 64]), &y.qs, &mut sub);
         let mut sumi = 0i32;
-        for half in 0..2 {
-            let ql = &b[QL + 64 * half..QL + 64 * half + 64];
-            let qh = &b[QH + 32 * half..QH + 32 * half + 32];
-            let sc = &b[SCALES + 8 * half..SCALES + 8 * half + 8];
-            let a = &y.qs[128 * half..128 * half + 128];
-            // Four groups of 32 (q1..q4 of llama.cpp), each two sub-blocks of 16.
-            let mut group = [[0i32; 2]; 4];
-            for l in 0..32 {
-                let is = l / 16;
-                let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
-                let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-                let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
-                group[0][is] += q1 * a[l] as i32;
-                group[1][is] += q2 * a[l + 32] as i32;
-                group[2][is] += q3 * a[l + 64] as i32;
-                group[3][is] += q4 * a[l + 96] as i32;
-            }
-            for (g, sums) in group.iter().enumerate() {
-                for (is, &s) in sums.iter().enumerate() {
-                    sumi += (sc[2 * g + is] as i8) as i32 * s;
-                }
-            }
+        for (j, &s) in sub.iter().enumerate() {
+            sumi += (b[SCALES + j] as i8) as i32 * s;
         }
         sum += f16_at(b, D) * y.d * sumi as f32;
     }
@@ -148,8 +213,8 @@ pub fn dot_q6_k(row: &[u8], x: &[BlockQ8_K]) -> f32 {
 /// F16 row · F16 activations (f32 accumulation).
 pub fn dot_f16_row(row: &[u8], x: &[f16]) -> f32 {
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(2).zip(x) {
-        sum += f16_at(b, 0) * y.to_f32();
+    for (b, y) in row.as_chunks::<2>().0.iter().zip(x) {
+        sum += f16_at(b, 0) * f16_bits_to_f32(y.to_bits());
     }
     sum
 }
@@ -157,7 +222,7 @@ pub fn dot_f16_row(row: &[u8], x: &[f16]) -> f32 {
 /// F32 row · F32 activations.
 pub fn dot_f32_row(row: &[u8], x: &[f32]) -> f32 {
     let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(4).zip(x) {
+    for (b, y) in row.as_chunks::<4>().0.iter().zip(x) {
         sum += f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * y;
     }
     sum
@@ -227,7 +292,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
     let mut s = 0.0f32;
     for (x, y) in a.iter().zip(b) {
-        s += x.to_f32() * y.to_f32();
+        s += f16_bits_to_f32(x.to_bits()) * f16_bits_to_f32(y.to_bits());
     }
     s
 }
@@ -235,7 +300,7 @@ pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
 /// `y += a * x`.
 pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
     for (o, v) in y.iter_mut().zip(x) {
-        *o += a * v.to_f32();
+        *o += a * f16_bits_to_f32(v.to_bits());
     }
 }
 
