@@ -106,8 +106,9 @@ pub const TCG: Backend = Backend {
     gemm_q5_0: tcg::gemm_q5_0_swar,
     gemm_q8_0: tcg::gemm_q8_0_swar,
     gemm_q4_k: tcg::gemm_q4_k_swar,
-    // The SWAR Q6_K kernel measured slower than the scalar one under TCG.
-    gemm_q6_k: crate::quant::scalar::gemm_q6_k,
+    // Measured in the real model under TCG: the plain loop beats the SWAR
+    // and vector Q6_K kernels.
+    gemm_q6_k: tcg::gemm_q6_k_plain,
     // The AVX2 helpers: a few vector float instructions (one emulator
     // helper call each) instead of many scalar ones, integer compares
     // instead of float ones where possible.

@@ -1468,3 +1468,62 @@ pub fn attend(
         *o = fix_to_f32(a);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Q6_K for TCG: the plain scalar loop (the first version of
+// `scalar::dot_q6_k`), which measured fastest in the real model under TCG
+// (the SWAR and vector variants lose to it there; the current scalar
+// reference, restructured to vectorize natively, is ~10x slower under TCG).
+
+/// Q6_K row · Q8_K activations, plain integer loops.
+fn dot_q6_k_plain(row: &[u8], x: &[BlockQ8_K]) -> f32 {
+    use layout::q6_k::*;
+    let mut sum = 0.0f32;
+    for (b, y) in row.chunks_exact(BYTES).zip(x) {
+        let mut sumi = 0i32;
+        for half in 0..2 {
+            let ql = &b[QL + 64 * half..QL + 64 * half + 64];
+            let qh = &b[QH + 32 * half..QH + 32 * half + 32];
+            let sc = &b[SCALES + 8 * half..SCALES + 8 * half + 8];
+            let a = &y.qs[128 * half..128 * half + 128];
+            // Four groups of 32 (q1..q4 of llama.cpp), each two sub-blocks of 16.
+            let mut group = [[0i32; 2]; 4];
+            for l in 0..32 {
+                let is = l / 16;
+                let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
+                let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+                let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+                let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                group[0][is] += q1 * a[l] as i32;
+                group[1][is] += q2 * a[l + 32] as i32;
+                group[2][is] += q3 * a[l + 64] as i32;
+                group[3][is] += q4 * a[l + 96] as i32;
+            }
+            for (g, sums) in group.iter().enumerate() {
+                for (is, &s) in sums.iter().enumerate() {
+                    sumi += (sc[2 * g + is] as i8) as i32 * s;
+                }
+            }
+        }
+        sum += f16_at(b[D..].as_ptr()) * y.d * sumi as f32;
+    }
+    sum
+}
+
+pub fn gemm_q6_k_plain(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
+    let ActData::Q8_K(a) = x.data else { return };
+    check(w, x, a.len(), &rows, out, ld);
+    let nb = x.blocks_per_token();
+    for t in 0..x.n_tokens {
+        let acts = &a[t * nb..(t + 1) * nb];
+        for r in rows.clone() {
+            out[t * ld + r - rows.start] = dot_q6_k_plain(w.row(r), acts);
+        }
+    }
+}
