@@ -60,7 +60,7 @@ pub const AVX2: Backend = Backend {
     add: vec_avx2::add,
     rmsnorm: vec_avx2::rmsnorm,
     attend: vec_avx2::attend,
-    silu_mul: tcg::silu_mul,
+    silu_mul: vec_avx2::silu_mul,
     dot_f32: vec_avx2::dot_f32,
     quantize_q8_0: vec_avx2::quantize_q8_0,
     quantize_q8_1: vec_avx2::quantize_q8_1,
