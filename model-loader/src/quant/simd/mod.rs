@@ -109,9 +109,9 @@ pub const TCG: Backend = Backend {
     // Measured in the real model under TCG: the plain loop beats the SWAR
     // and vector Q6_K kernels.
     gemm_q6_k: tcg::gemm_q6_k_plain,
-    // The AVX2 helpers: a few vector float instructions (one emulator
-    // helper call each) instead of many scalar ones, integer compares
-    // instead of float ones where possible.
+    // Helpers: integer fixed-point attention and table-based SiLU (float
+    // instructions are emulator helper calls under TCG); the AVX2
+    // quantizers (integer compares, few float vector ops).
     add: vec_avx2::add,
     attend: tcg::attend,
     silu_mul: tcg::silu_mul,
@@ -272,6 +272,72 @@ mod tests {
             n += 1;
         }
         assert!(n >= 1);
+    }
+
+    /// Weight blocks of raw random bytes (every nibble / byte value,
+    /// including -128 in Q8_0 and 6-bit scales and mins of all values),
+    /// with f16 scales from a list of edge cases (zero, negative,
+    /// subnormal, smallest normal): every backend against the scalar
+    /// reference, matrix × vector and prefill batches (panels).
+    #[test]
+    fn edge_value_blocks_match_scalar() {
+        use crate::ggml::GgmlType as T;
+        use crate::quant::{dequantize_row, ActType, QMatrix};
+        use half::f16;
+        let scales = [0.0f32, 1.0, -0.5, 6.1035156e-5, 3.0e-7, 0.0123, -0.02, 2.0];
+        let mut rng = crate::rng::Rng::new(0xed9e);
+        let (rows, cols) = (13usize, 512usize);
+        for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q8_0, T::Q4_K, T::Q6_K] {
+            let bb = ty.block_bytes();
+            let mut w: alloc::vec::Vec<u8> = (0..rows * ty.row_bytes(cols))
+                .map(|_| rng.below(256) as u8)
+                .collect();
+            // Scale fields: (offset, count) of f16 values per block.
+            let fields: &[usize] = match ty {
+                T::Q4_0 | T::Q5_0 | T::Q8_0 => &[0],
+                T::Q4_1 => &[0, 2],
+                T::Q4_K => &[0, 2],
+                _ => &[208],
+            };
+            for (i, blk) in w.chunks_exact_mut(bb).enumerate() {
+                for (j, &off) in fields.iter().enumerate() {
+                    let v = scales[(i * 3 + j * 5) % scales.len()];
+                    blk[off..off + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
+                }
+            }
+            let m = QMatrix::new(ty, cols, rows, &w).unwrap();
+            let mut wf = alloc::vec![0.0f32; rows * cols];
+            for r in 0..rows {
+                dequantize_row(ty, m.row(r), &mut wf[r * cols..(r + 1) * cols]).unwrap();
+            }
+            for nt in [1usize, 5] {
+                let x = crate::quant::testing::random_activations(&mut rng, cols * nt);
+                let at = ActType::for_weight(ty).unwrap();
+                let acts = SCALAR.quantize_vec(at, &x).unwrap();
+                let view = acts.view(cols, nt);
+                let mut want = alloc::vec![0.0f32; rows * nt];
+                SCALAR.gemm(&m, &view, 0..rows, &mut want, rows).unwrap();
+                for b in crate::quant::available() {
+                    let mut got = alloc::vec![f32::NAN; rows * nt];
+                    b.gemm(&m, &view, 0..rows, &mut got, rows).unwrap();
+                    for t in 0..nt {
+                        for r in 0..rows {
+                            let mag: f32 = wf[r * cols..(r + 1) * cols]
+                                .iter()
+                                .zip(&x[t * cols..(t + 1) * cols])
+                                .map(|(a, c)| (a * c).abs())
+                                .sum();
+                            let (g, e) = (got[t * rows + r], want[t * rows + r]);
+                            assert!(
+                                (g - e).abs() <= 1e-4 * (mag + 1.0),
+                                "{} {ty} row {r} token {t} ({nt} tokens): {g} vs scalar {e}",
+                                b.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ macro_rules! kernels {
 
         const PF: usize = match option_env!("LLM_PF") {
             Some(_) => 0,
-            None => 2048,
+            None => 384,
         };
 
         /// `acc + Σ u·s` over each group of 4 bytes.
