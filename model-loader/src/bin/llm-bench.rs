@@ -322,7 +322,7 @@ fn main() {
         let mut s = Session::new(&model, be, n_ctx, 1).expect("session");
         s.decode_step(toks[0]).expect("decode");
     }
-    // Mean of the per-repetition rates, like llama-bench's `avg_ts`.
+    // Per-repetition rates.
     let (mut pp, mut tg, mut cpu_pp, mut cpu_tg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..o.reps.max(1) {
         if o.p > 0 {
@@ -349,13 +349,15 @@ fn main() {
         eprintln!("[profile: time per backend entry, all runs]");
         profile::report(t_all.elapsed().as_secs_f64());
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    // The best repetition (least disturbed by other load on the machine);
+    // `cargo xtask bench` takes llama-bench's best repetition too.
+    let best = |v: &[f64]| v.iter().copied().fold(0.0f64, f64::max);
     if o.p > 0 {
         println!(
             "RESULT pp {} {:.3} tok/s cpu {:.3} tok/s backend={}",
             o.p,
-            mean(&pp),
-            mean(&cpu_pp),
+            best(&pp),
+            best(&cpu_pp),
             be.name
         );
     }
@@ -363,8 +365,8 @@ fn main() {
         println!(
             "RESULT tg {} {:.3} tok/s cpu {:.3} tok/s backend={}",
             o.n,
-            mean(&tg),
-            mean(&cpu_tg),
+            best(&tg),
+            best(&cpu_tg),
             be.name
         );
     }
