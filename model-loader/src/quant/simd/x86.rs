@@ -93,6 +93,9 @@ macro_rules! kernels {
         #[inline]
         #[target_feature(enable = $feat)]
         unsafe fn bits16(qh: u32) -> __m256i {
+            if let Some(v) = bits16_mask(qh) {
+                return v;
+            }
             let shuf = _mm256_set_epi64x(
                 0x0303030303030303,
                 0x0202020202020202,
@@ -792,6 +795,12 @@ pub mod avx2 {
         _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
     }
 
+    /// (AVX-512 only.)
+    #[inline(always)]
+    unsafe fn bits16_mask(_qh: u32) -> Option<__m256i> {
+        None
+    }
+
     kernels!("avx2,fma,f16c", 2, 8, dot, false);
 
     pub fn available() -> bool {
@@ -809,6 +818,13 @@ pub mod vnni512 {
     #[target_feature(enable = "avx512f,avx512vl,avx512vnni")]
     unsafe fn dot(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(acc, u, s)
+    }
+
+    /// Byte `j` = 0x10 if bit `j` of `qh` is set: one masked move.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    unsafe fn bits16_mask(qh: u32) -> Option<__m256i> {
+        Some(_mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)))
     }
 
     kernels!(
@@ -833,6 +849,12 @@ pub mod avxvnni {
     #[target_feature(enable = "avxvnni")]
     unsafe fn dot(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
         _mm256_dpbusd_avx_epi32(acc, u, s)
+    }
+
+    /// (AVX-512 only.)
+    #[inline(always)]
+    unsafe fn bits16_mask(_qh: u32) -> Option<__m256i> {
+        None
     }
 
     kernels!("avx2,fma,f16c,avxvnni", 2, 8, dot, true);
