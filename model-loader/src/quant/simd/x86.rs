@@ -52,14 +52,17 @@ macro_rules! kernels {
             $dot(acc, u, s)
         }
 
-        /// Software prefetch of a weight row, `PF` bytes ahead, in matrix ×
-        /// vector tiles (weights stream from memory once; the hardware
-        /// prefetcher alone leaves bandwidth unused with 4 interleaved rows).
+        /// Software prefetch in matrix × vector tiles: the same block of the
+        /// same row in the next tile (`R` rows further; rows are adjacent,
+        /// so for short rows a fixed distance would only fetch this tile's
+        /// next row, already being read), or `PF` bytes ahead when that
+        /// is closer. Weights stream from memory once per token.
         #[inline(always)]
-        fn prefetch<const T: usize>(p: *const u8) {
+        fn prefetch<const R: usize, const T: usize>(p: *const u8, ws: usize) {
             if T == 1 {
+                let d = if R * ws < PF { PF } else { R * ws };
                 // SAFETY: a prefetch never faults, whatever the address.
-                unsafe { _mm_prefetch(p.wrapping_add(PF) as *const i8, _MM_HINT_T0) };
+                unsafe { _mm_prefetch(p.wrapping_add(d) as *const i8, _MM_HINT_T0) };
             }
         }
 
@@ -157,7 +160,7 @@ macro_rules! kernels {
                 }
                 for r in 0..R {
                     let p = w.add(r * ws + b * bytes);
-                    prefetch::<T>(p);
+                    prefetch::<R, T>(p, ws);
                     let dr = _mm256_set1_ps(f16(p));
                     if KIND == 2 {
                         let wq = _mm256_loadu_si256(p.add(2) as *const __m256i);
@@ -219,7 +222,7 @@ macro_rules! kernels {
                 }
                 for r in 0..R {
                     let p = w.add(r * ws + b * layout::q8_0::BYTES);
-                    prefetch::<T>(p);
+                    prefetch::<R, T>(p, ws);
                     let dr = _mm256_set1_ps(f16(p));
                     let wq = _mm256_loadu_si256(p.add(2) as *const __m256i);
                     let wa = _mm256_abs_epi8(wq);
@@ -265,7 +268,7 @@ macro_rules! kernels {
                 }
                 for r in 0..R {
                     let p = w.add(r * ws + b * layout::q4_1::BYTES);
-                    prefetch::<T>(p);
+                    prefetch::<R, T>(p, ws);
                     let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((p as *const i32).read_unaligned()));
                     let dr = _mm256_broadcastss_ps(dm);
                     let mr = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
@@ -329,7 +332,7 @@ macro_rules! kernels {
                 }
                 for r in 0..R {
                     let p = w.add(r * ws + b * BYTES);
-                    prefetch::<T>(p);
+                    prefetch::<R, T>(p, ws);
                     let d = _mm256_set1_ps(f16(p.add(D)));
                     let dmin = _mm256_set1_ps(f16(p.add(DMIN)));
                     let u = q4k_scales(p.add(SCALES));
@@ -402,7 +405,7 @@ macro_rules! kernels {
                 }
                 for r in 0..R {
                     let p = w.add(r * ws + b * BYTES);
-                    prefetch::<T>(p);
+                    prefetch::<R, T>(p, ws);
                     let d = _mm256_set1_ps(f16(p.add(D)));
                     let sc8 = _mm_loadu_si128(p.add(SCALES) as *const __m128i);
                     let sc16 = _mm256_cvtepi8_epi16(sc8);
