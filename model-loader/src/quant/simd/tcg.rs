@@ -821,7 +821,7 @@ struct Swar {
 #[inline(always)]
 fn swar_elem(word: usize, f: usize) -> usize {
     let h = word / 4;
-    let base = if (word / 2) % 2 == 0 {
+    let base = if (word / 2).is_multiple_of(2) {
         8 * h
     } else {
         16 + 8 * h

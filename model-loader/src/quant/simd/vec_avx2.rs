@@ -141,7 +141,7 @@ unsafe fn attend_impl(
     let hd = q.len();
     let n_pos = scores.len();
     assert!(keys.len() >= n_pos * hd && values.len() >= n_pos * hd && out.len() >= hd);
-    if hd % 8 != 0 {
+    if !hd.is_multiple_of(8) {
         scalar::attend(q, keys, values, scale, scores, out);
         return;
     }
