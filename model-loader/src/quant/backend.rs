@@ -112,7 +112,7 @@ pub const SCALAR: Backend = Backend {
 
 /// Every backend compiled in, in order of preference (best last). SIMD
 /// backends register here.
-pub static BACKENDS: &[&Backend] = &[&SCALAR];
+pub static BACKENDS: &[&Backend] = super::simd::BACKENDS;
 
 impl Backend {
     /// The matrix kernel for weights of type `ty`.

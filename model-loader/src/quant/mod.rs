@@ -41,6 +41,7 @@ pub mod dequant;
 pub mod matrix;
 pub mod quantize;
 pub mod scalar;
+pub mod simd;
 pub mod testing;
 
 pub use act::ActBuffer;
