@@ -23,7 +23,8 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::args::Args;
-use crate::util::{resolve_model, root, run};
+use crate::models::resolve as resolve_model;
+use crate::util::{root, run};
 
 const USAGE: &str = "\
 usage: cargo xtask bench [options]
