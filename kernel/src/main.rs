@@ -20,6 +20,7 @@ mod console;
 mod drivers;
 mod fatal;
 mod mm;
+mod model;
 mod power;
 mod selftest;
 mod shell;
@@ -83,6 +84,11 @@ extern "C" fn kernel_main() -> ! {
     let platform = acpi::init(boot::facts().rsdp);
     arch::x86_64::init_interrupts(platform);
 
+    let devices = drivers::pci::scan();
+    log::debug!("PCI: {} functions", devices.len());
+    drivers::virtio::blk::init(&devices);
+
     shell::commands::banner();
+    model::boot(&options);
     shell::run()
 }
