@@ -12,7 +12,10 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let mut args = Args::new(args);
     let mut ramdisk = args.value("--ramdisk")?.map(PathBuf::from);
     if let Some(m) = args.value("--model")? {
-        anyhow::ensure!(ramdisk.is_none(), "--model and --ramdisk both want the ramdisk");
+        anyhow::ensure!(
+            ramdisk.is_none(),
+            "--model and --ramdisk both want the ramdisk"
+        );
         ramdisk = Some(crate::packs::ensure(&m)?);
     }
     // Images with a ramdisk go elsewhere by default: target/images is

@@ -75,7 +75,13 @@ pub fn ensure(name_or_path: &str) -> Result<PathBuf> {
     fs::create_dir_all(&dir)?;
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let out = dir.join(format!("{safe}.img"));
     let key_file = dir.join(format!("{safe}.key"));
@@ -110,7 +116,10 @@ pub fn ensure(name_or_path: &str) -> Result<PathBuf> {
         attempt(&["--no-prefix"])
     });
     if let Err(e) = packed {
-        eprintln!("xtask: {} cannot be packed ({e}); attaching it as it is", model.display());
+        eprintln!(
+            "xtask: {} cannot be packed ({e}); attaching it as it is",
+            model.display()
+        );
         return Ok(model);
     }
     // Whole sectors, so that the disk shows every byte.
@@ -118,6 +127,10 @@ pub fn ensure(name_or_path: &str) -> Result<PathBuf> {
     let len = f.metadata()?.len();
     f.set_len(len.next_multiple_of(4096))?;
     fs::write(&key_file, key)?;
-    eprintln!("xtask: packed {} in {:.1}s", out.display(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: packed {} in {:.1}s",
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(out)
 }

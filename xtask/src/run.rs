@@ -68,6 +68,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     if no_model && model.is_some() {
         bail!("--model and --no-model contradict each other");
     }
+    let mut model_disk = None;
     if !no_model {
         let image = crate::packs::ensure(model.as_deref().unwrap_or(DEFAULT_MODEL))?;
         if ramdisk_model {
@@ -76,7 +77,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
             }
             ramdisk = Some(image);
         } else {
-            disks.insert(0, image);
+            model_disk = Some(image);
         }
     }
 
@@ -99,6 +100,11 @@ pub fn main(args: Vec<String>) -> Result<()> {
         .memory_mib(memory_mib)
         .smp(smp)
         .cmdline(&cmdline);
+    // The model disk is read-only: the cached pack is never written, and
+    // several machines can share it.
+    if let Some(d) = model_disk {
+        config = config.disk_with(d, "readonly=on", "");
+    }
     for d in disks {
         config = config.disk(d);
     }

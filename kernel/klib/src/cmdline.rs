@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(o.backend.as_deref(), Some("tcg"));
         assert!(!o.model);
         assert!(o.unknown.is_empty());
-        assert_eq!(BootOptions::parse("load=fast backend=").unknown, ["load=fast", "backend="]);
+        assert_eq!(
+            BootOptions::parse("load=fast backend=").unknown,
+            ["load=fast", "backend="]
+        );
     }
 
     #[test]

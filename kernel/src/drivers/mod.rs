@@ -2,5 +2,5 @@
 
 pub mod fw_cfg;
 pub mod pci;
-pub mod virtio;
 pub mod serial;
+pub mod virtio;

@@ -99,7 +99,9 @@ pub fn set_direct_limit(end: u64) {
 /// The physical address behind `v` if `v` lies in the physical-memory
 /// mapping. Takes no lock (usable from the page-fault path).
 pub fn direct_to_phys(v: VirtAddr) -> Option<PhysAddr> {
-    let off = v.as_u64().checked_sub(PHYS_OFFSET.load(Ordering::Relaxed))?;
+    let off = v
+        .as_u64()
+        .checked_sub(PHYS_OFFSET.load(Ordering::Relaxed))?;
     (off < DIRECT_LIMIT.load(Ordering::Relaxed)).then(|| PhysAddr::new(off))
 }
 
@@ -212,15 +214,15 @@ pub fn try_translate(virt: VirtAddr) -> Option<Option<(PhysAddr, u64)>> {
 fn translate_locked(m: &mut OffsetPageTable<'static>, virt: VirtAddr) -> Option<(PhysAddr, u64)> {
     {
         match m.translate(virt) {
-        TranslateResult::Mapped { frame, offset, .. } => {
-            let size = match frame {
-                MappedFrame::Size4KiB(_) => PAGE_SIZE,
-                MappedFrame::Size2MiB(_) => HUGE_PAGE_SIZE,
-                MappedFrame::Size1GiB(_) => 1 << 30,
-            };
-            Some((frame.start_address() + offset, size))
-        }
-        _ => None,
+            TranslateResult::Mapped { frame, offset, .. } => {
+                let size = match frame {
+                    MappedFrame::Size4KiB(_) => PAGE_SIZE,
+                    MappedFrame::Size2MiB(_) => HUGE_PAGE_SIZE,
+                    MappedFrame::Size1GiB(_) => 1 << 30,
+                };
+                Some((frame.start_address() + offset, size))
+            }
+            _ => None,
         }
     }
 }

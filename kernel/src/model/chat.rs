@@ -142,7 +142,13 @@ pub fn user_line(text: &str) {
             }
             Err(ConvError::Interrupted) => {
                 io.newline();
-                println!("{}", paint(Style::Yellow, "[interrupted while reading the prompt; the message was not added]"));
+                println!(
+                    "{}",
+                    paint(
+                        Style::Yellow,
+                        "[interrupted while reading the prompt; the message was not added]"
+                    )
+                );
             }
             Err(e) => {
                 io.newline();

@@ -144,7 +144,11 @@ pub fn cmd_complete(arg: Option<&str>) {
                         list(&done.ids)
                     );
                 }
-                io.dim(&format!("{}, backend {}", done.stats.summary(), m.conv.backend().name));
+                io.dim(&format!(
+                    "{}, backend {}",
+                    done.stats.summary(),
+                    m.conv.backend().name
+                ));
             }
             Err(e) => {
                 io.newline();
@@ -161,7 +165,11 @@ pub fn cmd_disks(arg: Option<&str>) {
     }
     for d in disks {
         let mut flags = Vec::new();
-        flags.push(if d.modern_only { "modern" } else { "transitional" });
+        flags.push(if d.modern_only {
+            "modern"
+        } else {
+            "transitional"
+        });
         if d.read_only {
             flags.push("read-only");
         }
@@ -183,7 +191,10 @@ pub fn cmd_disks(arg: Option<&str>) {
         );
     }
     if let Some(r) = crate::boot::ramdisk() {
-        println!("ramdisk  {}  (loaded by the bootloader)", Bytes(r.len() as u64));
+        println!(
+            "ramdisk  {}  (loaded by the bootloader)",
+            Bytes(r.len() as u64)
+        );
     }
     if arg == Some("bench") {
         for d in disks {
@@ -204,7 +215,10 @@ fn bench_read(d: &blk::Disk) {
     };
     // SAFETY: freshly allocated frames, freed below, used only here.
     let buf = unsafe {
-        core::slice::from_raw_parts_mut(crate::mm::paging::phys_to_virt(phys).as_mut_ptr::<u8>(), BUF)
+        core::slice::from_raw_parts_mut(
+            crate::mm::paging::phys_to_virt(phys).as_mut_ptr::<u8>(),
+            BUF,
+        )
     };
     let t0 = time::uptime();
     let mut off = 0;
@@ -234,13 +248,16 @@ fn bench_read(d: &blk::Disk) {
 /// Test-only: writes a pattern to the first 1 MiB of the first disk that
 /// holds no model, reads it back and compares.
 pub fn cmd_test_disk(_: Option<&str>) {
-    let Some(d) = blk::disks().iter().find(|d| {
-        !d.read_only && super::find::describe_disk(d).starts_with("not a model")
-    }) else {
+    let Some(d) = blk::disks()
+        .iter()
+        .find(|d| !d.read_only && super::find::describe_disk(d).starts_with("not a model"))
+    else {
         return error("no writable disk without a model");
     };
     let n = (1usize << 20).min(d.size as usize) / 512 * 512;
-    let pattern: Vec<u8> = (0..n).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3]).collect();
+    let pattern: Vec<u8> = (0..n)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3])
+        .collect();
     let t0 = time::uptime();
     if let Err(e) = d.write_at(0, &pattern) {
         return error(format!("{}: write: {e}", d.name));
@@ -257,7 +274,10 @@ pub fn cmd_test_disk(_: Option<&str>) {
         return error(format!("{}: unaligned read: {e}", d.name));
     }
     if back != pattern || odd[..] != pattern[777..1777] {
-        return error(format!("{}: read back differs from what was written", d.name));
+        return error(format!(
+            "{}: read back differs from what was written",
+            d.name
+        ));
     }
     println!(
         "{}: wrote and read back {} correctly (write {:.1} ms, read {:.1} ms)",

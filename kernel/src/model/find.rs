@@ -85,7 +85,10 @@ impl Image {
             return Ok(None);
         }
         if h.prefix_len > 256 << 20 {
-            return Err(format!("prefix section of {} is implausibly large", Bytes(h.prefix_len)));
+            return Err(format!(
+                "prefix section of {} is implausibly large",
+                Bytes(h.prefix_len)
+            ));
         }
         let mut buf = vec![0u8; h.prefix_len as usize];
         self.medium.read(h.prefix_offset, &mut buf)?;
@@ -97,9 +100,14 @@ impl Image {
 pub enum Search {
     Found(Image),
     /// Nothing that looks like a model; `looked` says where we looked.
-    Nothing { looked: Vec<String> },
+    Nothing {
+        looked: Vec<String>,
+    },
     /// Something that looks like a model but cannot be used.
-    Damaged { what: String, why: String },
+    Damaged {
+        what: String,
+        why: String,
+    },
 }
 
 /// What one medium holds.

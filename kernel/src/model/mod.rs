@@ -101,7 +101,9 @@ macro_rules! say {
 /// Finds and loads the model at boot.
 pub fn boot(opts: &BootOptions) {
     if !opts.model {
-        *MISSING.lock() = Some(String::from("no model: the kernel was booted with model=off"));
+        *MISSING.lock() = Some(String::from(
+            "no model: the kernel was booted with model=off",
+        ));
         say!("not looking for a model (model=off)");
         return;
     }
@@ -116,7 +118,9 @@ pub fn boot(opts: &BootOptions) {
         }
         Err(why) => {
             println!("{} {why}", paint(Style::BoldRed, "model: error:"));
-            println!("The console works without a model: /help lists the commands, /disks the disks.");
+            println!(
+                "The console works without a model: /help lists the commands, /disks the disks."
+            );
             *MISSING.lock() = Some(format!("no model is loaded: {why}"));
         }
     }
@@ -170,7 +174,8 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     };
 
     // Check the file before committing memory to it.
-    let gguf = Gguf::parse(bytes).map_err(|e| format!("the GGUF on the {medium_name} is damaged: {e}"))?;
+    let gguf =
+        Gguf::parse(bytes).map_err(|e| format!("the GGUF on the {medium_name} is damaged: {e}"))?;
     let problems = model_loader::support::check(&gguf);
     if !problems.is_empty() {
         let mut why = format!("the model on the {medium_name} cannot run here:");
@@ -190,7 +195,12 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
             .unwrap_or("model")
             .to_string(),
     };
-    check_memory(&name, &hp, n_ctx, region.map_or(0, |r| r.size() - r.filled_bytes()))?;
+    check_memory(
+        &name,
+        &hp,
+        n_ctx,
+        region.map_or(0, |r| r.size() - r.filled_bytes()),
+    )?;
 
     // Bring the weights in.
     let t_load = time::uptime();
@@ -214,7 +224,10 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     let model: &'static Model<'static> = Box::leak(Box::new(model));
 
     let t_tok = time::uptime();
-    print!("{} building the tokenizer... ", paint(Style::Cyan, "model:"));
+    print!(
+        "{} building the tokenizer... ",
+        paint(Style::Cyan, "model:")
+    );
     let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| {
         println!();
         format!("tokenizer: {e}")
@@ -253,8 +266,16 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     if prefix.is_none() {
         say!("computing the system prompt's cache (no precomputed one in the image)");
     }
-    let conv = Conversation::new(model, tokenizer, template, backend, opts, prefix.as_ref(), &mut io)
-        .map_err(|e| format!("starting the conversation: {e}"))?;
+    let conv = Conversation::new(
+        model,
+        tokenizer,
+        template,
+        backend,
+        opts,
+        prefix.as_ref(),
+        &mut io,
+    )
+    .map_err(|e| format!("starting the conversation: {e}"))?;
     io.end_progress();
     let _ = t_start;
     Ok(Loaded {
@@ -281,11 +302,17 @@ fn working_memory(hp: &HParams, n_ctx: usize) -> (u64, u64) {
     let kv = KvCache::bytes_needed(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx) as u64;
     let b = conversation::COMPLETE_BATCH.max(Options::default().max_batch) as u64;
     let per_token = (3 * hp.n_embd + 2 * hp.n_embd_q() + 2 * hp.n_embd_kv() + 2 * hp.n_ff) as u64;
-    let scratch = 4 * (b * per_token + hp.n_vocab as u64 + n_ctx as u64) + b * hp.n_ff.max(hp.n_embd) as u64 * 2;
+    let scratch = 4 * (b * per_token + hp.n_vocab as u64 + n_ctx as u64)
+        + b * hp.n_ff.max(hp.n_embd) as u64 * 2;
     (kv, 2 * scratch)
 }
 
-fn check_memory(name: &str, hp: &HParams, n_ctx: usize, weights_to_read: u64) -> Result<(), String> {
+fn check_memory(
+    name: &str,
+    hp: &HParams,
+    n_ctx: usize,
+    weights_to_read: u64,
+) -> Result<(), String> {
     let (kv, scratch) = working_memory(hp, n_ctx);
     let need = weights_to_read + kv + scratch + MARGIN;
     let free = frame::stats().free;
@@ -343,7 +370,9 @@ fn preload(region: &'static LazyRegion, name: &str) -> Result<bool, String> {
         Ok(complete) => {
             let t = time::uptime() - t0;
             if interrupted {
-                say!("preload interrupted by Ctrl-C: the rest of the weights are read on first use");
+                say!(
+                    "preload interrupted by Ctrl-C: the rest of the weights are read on first use"
+                );
             } else {
                 say!(
                     "weights read in {:.2} s ({:.0} MB/s)",
@@ -380,7 +409,10 @@ fn pick_backend(model: &Model<'_>, forced: Option<&str>) -> (&'static Backend, S
     if let Some(name) = forced {
         match quant::by_name(name) {
             Some(b) => return (b, String::from("chosen on the kernel command line")),
-            None => say!("{}; timing the others", quant::backend::unknown_backend(name)),
+            None => say!(
+                "{}; timing the others",
+                quant::backend::unknown_backend(name)
+            ),
         }
     }
     let types = weight_types(model);
@@ -391,7 +423,13 @@ fn pick_backend(model: &Model<'_>, forced: Option<&str>) -> (&'static Backend, S
     let backend = quant::by_name(best.name).unwrap_or(&quant::SCALAR);
     let others: Vec<String> = timings[1..]
         .iter()
-        .map(|t| format!("{} {:.1}x", t.name, t.ticks as f64 / best.ticks.max(1) as f64))
+        .map(|t| {
+            format!(
+                "{} {:.1}x",
+                t.name,
+                t.ticks as f64 / best.ticks.max(1) as f64
+            )
+        })
         .collect();
     let why = if others.is_empty() {
         String::from("the only one available")

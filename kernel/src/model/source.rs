@@ -42,14 +42,19 @@ pub fn ramdisk_view(r: &'static [u8]) -> &'static [u8] {
         match paging::translate(start + off) {
             Some((p, _)) if p.as_u64() == phys0.as_u64() + off => {}
             _ => {
-                log::debug!("ramdisk: not physically contiguous; used where the bootloader mapped it");
+                log::debug!(
+                    "ramdisk: not physically contiguous; used where the bootloader mapped it"
+                );
                 return r;
             }
         }
         off += 4096;
     }
     let v = paging::phys_to_virt(phys0);
-    log::debug!("ramdisk at physical {:#x}, used through the physical-memory mapping", phys0.as_u64());
+    log::debug!(
+        "ramdisk at physical {:#x}, used through the physical-memory mapping",
+        phys0.as_u64()
+    );
     // SAFETY: the ramdisk's frames are contiguous from `phys0` (checked
     // above), stay reserved for it, and nothing writes to them.
     unsafe { core::slice::from_raw_parts(v.as_ptr::<u8>(), r.len()) }

@@ -180,7 +180,9 @@ fn cmd_help(_: Option<&str>) {
     println!("Commands:");
     crate::print!("{}", help(&COMMANDS, super::test_commands()));
     match model::with(|m| m.name.clone()) {
-        Ok(name) => println!("Other lines are messages to the language model ({name}); Ctrl-C stops a reply."),
+        Ok(name) => println!(
+            "Other lines are messages to the language model ({name}); Ctrl-C stops a reply."
+        ),
         Err(why) => println!("Other lines go to the language model ({why})."),
     }
     println!("Keys: Left/Right, Home/End, Backspace/Delete, Ctrl-U, Ctrl-K, Ctrl-W, Up/Down history, Ctrl-C.");

@@ -156,7 +156,8 @@ impl Disk {
     fn new(name: String, d: &pci::Device) -> Result<Disk, &'static str> {
         let transport = Transport::new(d.address)?;
         let features = transport.begin_init(F_SEG_MAX | F_RO | F_FLUSH)?;
-        let capacity = transport.device.read32(0) as u64 | (transport.device.read32(4) as u64) << 32;
+        let capacity =
+            transport.device.read32(0) as u64 | (transport.device.read32(4) as u64) << 32;
         let seg_max = if features & F_SEG_MAX != 0 {
             transport.device.read32(12) as usize
         } else {
@@ -191,7 +192,8 @@ impl Disk {
         let bounce = inner.dma.phys + 4096;
         inner.request(REQ_GET_ID, 0, &[(bounce, 20)], true)?;
         // SAFETY: the bounce page belongs to this disk, under its lock.
-        let id = unsafe { core::slice::from_raw_parts((inner.dma.virt + 4096u64).as_ptr::<u8>(), 20) };
+        let id =
+            unsafe { core::slice::from_raw_parts((inner.dma.virt + 4096u64).as_ptr::<u8>(), 20) };
         let len = id.iter().position(|&b| b == 0).unwrap_or(20);
         Ok(String::from_utf8_lossy(&id[..len]).into_owned())
     }
@@ -218,7 +220,9 @@ impl Disk {
     /// disk's lock, and `buf` must lie in the physical-memory mapping (the
     /// page-fault path).
     pub fn read_at(&self, offset: u64, buf: &mut [u8], blocking: bool) -> Result<(), DiskError> {
-        let end = offset.checked_add(buf.len() as u64).ok_or(DiskError::OutOfRange)?;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(DiskError::OutOfRange)?;
         if end > self.size {
             return Err(DiskError::OutOfRange);
         }
@@ -235,7 +239,10 @@ impl Disk {
                 inner.request(REQ_IN, off / SECTOR, &[(bounce, SECTOR as u32)], blocking)?;
                 // SAFETY: the bounce page belongs to this disk, under its lock.
                 let src = unsafe {
-                    core::slice::from_raw_parts((inner.dma.virt + 4096u64).as_ptr::<u8>(), SECTOR as usize)
+                    core::slice::from_raw_parts(
+                        (inner.dma.virt + 4096u64).as_ptr::<u8>(),
+                        SECTOR as usize,
+                    )
                 };
                 buf[pos..pos + n].copy_from_slice(&src[in_sector..in_sector + n]);
                 pos += n;
@@ -265,7 +272,9 @@ impl Disk {
         if !offset.is_multiple_of(SECTOR) || !(buf.len() as u64).is_multiple_of(SECTOR) {
             return Err(DiskError::Unaligned);
         }
-        let end = offset.checked_add(buf.len() as u64).ok_or(DiskError::OutOfRange)?;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(DiskError::OutOfRange)?;
         if end > self.size {
             return Err(DiskError::OutOfRange);
         }

@@ -281,11 +281,14 @@ impl Queue {
         let used_off = (avail_off + 6 + 2 * n).next_multiple_of(mm::PAGE_SIZE);
         let bytes = used_off + 6 + 8 * n;
         let pages = bytes.div_ceil(mm::PAGE_SIZE);
-        let phys = frame::alloc_contiguous(pages, mm::PAGE_SIZE).ok_or("no memory for a virtqueue")?;
+        let phys =
+            frame::alloc_contiguous(pages, mm::PAGE_SIZE).ok_or("no memory for a virtqueue")?;
         let virt = paging::phys_to_virt(phys);
         // SAFETY: freshly allocated frames, reached through the
         // physical-memory mapping, owned by this queue.
-        unsafe { core::ptr::write_bytes(virt.as_mut_ptr::<u8>(), 0, (pages * mm::PAGE_SIZE) as usize) };
+        unsafe {
+            core::ptr::write_bytes(virt.as_mut_ptr::<u8>(), 0, (pages * mm::PAGE_SIZE) as usize)
+        };
         let q = Queue {
             size,
             phys: phys.as_u64(),
@@ -391,7 +394,9 @@ impl DmaPage {
         let phys = frame::alloc_contiguous(pages, mm::PAGE_SIZE).ok_or("no memory for DMA")?;
         let virt = paging::phys_to_virt(phys);
         // SAFETY: freshly allocated, owned frames.
-        unsafe { core::ptr::write_bytes(virt.as_mut_ptr::<u8>(), 0, (pages * mm::PAGE_SIZE) as usize) };
+        unsafe {
+            core::ptr::write_bytes(virt.as_mut_ptr::<u8>(), 0, (pages * mm::PAGE_SIZE) as usize)
+        };
         Ok(DmaPage {
             phys: phys.as_u64(),
             virt,

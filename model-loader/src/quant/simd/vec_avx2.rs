@@ -332,7 +332,10 @@ unsafe fn round32(p: *const f32, id: f32, out: &mut [i32; 32]) {
     let vid = _mm256_set1_ps(id);
     for k in 0..4 {
         let v = _mm256_mul_ps(_mm256_loadu_ps(p.add(8 * k)), vid);
-        _mm256_storeu_si256(out.as_mut_ptr().add(8 * k) as *mut __m256i, _mm256_cvtps_epi32(v));
+        _mm256_storeu_si256(
+            out.as_mut_ptr().add(8 * k) as *mut __m256i,
+            _mm256_cvtps_epi32(v),
+        );
     }
 }
 
