@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod bench_qemu;
 mod build;
 mod generate;
 mod image;

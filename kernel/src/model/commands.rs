@@ -288,3 +288,53 @@ pub fn cmd_test_disk(_: Option<&str>) {
     );
     let _ = lazy::faults_served();
 }
+
+/// `/bench [P N]`: what `llm-bench` (the host rows of `cargo xtask bench`)
+/// measures, here: one warm-up decode step, a prefill of P fixed
+/// pseudo-random tokens in one batch, then N decode steps from an empty
+/// context. Prints `RESULT` lines in llm-bench's format.
+pub fn cmd_bench(arg: Option<&str>) {
+    let nums: Vec<Option<usize>> = arg
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|w| w.parse().ok().filter(|&n| (1..=512).contains(&n)))
+        .collect();
+    let (p, n) = match nums[..] {
+        [] => (16, 8),
+        [Some(p), Some(n)] => (p, n),
+        _ => return error("usage: /bench [P N] (token counts from 1 to 512)"),
+    };
+    on_model(|m| {
+        use model_loader::session::Session;
+        let model = m.conv.model();
+        let backend = *m.conv.backend();
+        let n_vocab = model.tok_embd.n_rows as u64;
+        let mut rng = model_loader::rng::Rng::new(42);
+        let toks: Vec<u32> = (0..p).map(|_| rng.below(n_vocab) as u32).collect();
+        let n_ctx = (p + n + 8).max(16);
+        let run = || -> Result<(f64, f64), model_loader::model::ModelError> {
+            let mut s = Session::new(model, &backend, n_ctx, 1)?;
+            s.decode_step(toks[0])?;
+            let mut s = Session::new(model, &backend, n_ctx, p)?;
+            let t0 = time::uptime();
+            s.prefill(&toks, None)?;
+            let pp = p as f64 / (time::uptime() - t0).as_secs_f64().max(1e-9);
+            let mut s = Session::new(model, &backend, n_ctx, 1)?;
+            let t0 = time::uptime();
+            let mut tok = toks[0];
+            for i in 0..n {
+                let l = s.decode_step(tok)?;
+                tok = (i as u32 * 7919 + (l[0].to_bits() & 1023)) % n_vocab as u32;
+            }
+            let tg = n as f64 / (time::uptime() - t0).as_secs_f64().max(1e-9);
+            Ok((pp, tg))
+        };
+        match run() {
+            Ok((pp, tg)) => {
+                println!("RESULT pp {p} {pp:.3} tok/s backend={}", backend.name);
+                println!("RESULT tg {n} {tg:.3} tok/s backend={}", backend.name);
+            }
+            Err(e) => error(e),
+        }
+    });
+}

@@ -13,7 +13,7 @@ use klib::units::{Bytes, KIB};
 /// already checked it against the syntax.
 pub type Handler = fn(Option<&str>);
 
-pub static COMMANDS: [Command<Handler>; 19] = [
+pub static COMMANDS: [Command<Handler>; 20] = [
     Command {
         name: "help",
         args: ArgSpec::None,
@@ -146,6 +146,16 @@ pub static COMMANDS: [Command<Handler>; 19] = [
         help: "raw greedy continuation of TEXT, no chat template (--ids: print token ids)",
         test_only: false,
         handler: model::commands::cmd_complete,
+    },
+    Command {
+        name: "bench",
+        args: ArgSpec::Text {
+            name: "P N",
+            optional: true,
+        },
+        help: "time a prefill of P tokens and N decode steps (default 16 8), as the host benchmark does",
+        test_only: false,
+        handler: model::commands::cmd_bench,
     },
     Command {
         name: "disks",
