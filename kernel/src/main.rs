@@ -84,9 +84,9 @@ extern "C" fn kernel_main() -> ! {
     let platform = acpi::init(boot::facts().rsdp);
     arch::x86_64::init_interrupts(platform);
 
-    let devices = drivers::pci::scan();
+    let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());
-    drivers::virtio::blk::init(&devices);
+    drivers::virtio::blk::init(devices);
 
     shell::commands::banner();
     model::boot(&options);

@@ -73,12 +73,6 @@ pub fn write16(a: Address, offset: u16, v: u16) {
     write32(a, offset, old | (v as u32) << shift);
 }
 
-pub fn write8(a: Address, offset: u16, v: u8) {
-    let shift = (offset & 3) * 8;
-    let old = read32(a, offset) & !(0xff << shift);
-    write32(a, offset, old | (v as u32) << shift);
-}
-
 const COMMAND: u16 = 0x04;
 const COMMAND_IO: u16 = 1 << 0;
 const COMMAND_MEMORY: u16 = 1 << 1;
@@ -95,11 +89,17 @@ pub struct Device {
     pub class: u8,
     pub subclass: u8,
     pub prog_if: u8,
-    pub header_type: u8,
+}
+
+static DEVICES: spin::Once<Vec<Device>> = spin::Once::new();
+
+/// The functions found at boot (scanned on first use).
+pub fn devices() -> &'static [Device] {
+    DEVICES.call_once(scan)
 }
 
 /// Every function on every bus.
-pub fn scan() -> Vec<Device> {
+fn scan() -> Vec<Device> {
     let mut found = Vec::new();
     for bus in 0..=255u8 {
         for device in 0..32u8 {
@@ -130,7 +130,6 @@ pub fn scan() -> Vec<Device> {
                     class: (class >> 24) as u8,
                     subclass: (class >> 16) as u8,
                     prog_if: (class >> 8) as u8,
-                    header_type: read8(a, 0x0e) & 0x7f,
                 });
             }
         }

@@ -52,9 +52,6 @@ impl LazyRegion {
     pub fn size(&self) -> u64 {
         self.size
     }
-    pub fn chunk(&self) -> u64 {
-        self.chunk
-    }
     /// After a fault, also fill up to `chunks` following chunks that are
     /// not filled yet (one fault then brings in a larger run).
     pub fn set_readahead(&self, chunks: u32) {

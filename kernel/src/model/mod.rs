@@ -26,7 +26,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
-use find::{Image, Medium, Search};
+use find::{Medium, Search};
 use klib::cmdline::{BootOptions, LoadMode};
 use klib::units::Bytes;
 use model_loader::conversation::{self, Conversation, Options};

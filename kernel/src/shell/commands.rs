@@ -13,7 +13,7 @@ use klib::units::{Bytes, KIB};
 /// already checked it against the syntax.
 pub type Handler = fn(Option<&str>);
 
-pub static COMMANDS: [Command<Handler>; 20] = [
+pub static COMMANDS: [Command<Handler>; 21] = [
     Command {
         name: "help",
         args: ArgSpec::None,
@@ -168,6 +168,13 @@ pub static COMMANDS: [Command<Handler>; 20] = [
         handler: model::commands::cmd_disks,
     },
     Command {
+        name: "pci",
+        args: ArgSpec::None,
+        help: "list the PCI functions",
+        test_only: false,
+        handler: cmd_pci,
+    },
+    Command {
         name: "test-disk",
         args: ArgSpec::None,
         help: "write and read back 1 MiB on a disk without a model",
@@ -315,6 +322,27 @@ fn cmd_test_stream(_: Option<&str>) {
         time::sleep(core::time::Duration::from_millis(100));
     }
     println!("stream: no Ctrl-C within 60 s");
+}
+
+fn cmd_pci(_: Option<&str>) {
+    use crate::drivers::pci;
+    for d in pci::devices() {
+        println!(
+            "{}  {:04x}:{:04x}  class {:02x}.{:02x}.{:02x}  {}{}",
+            d.address,
+            d.vendor,
+            d.device,
+            d.class,
+            d.subclass,
+            d.prog_if,
+            pci::class_name(d.class, d.subclass),
+            if d.vendor == crate::drivers::virtio::VENDOR {
+                " (virtio)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn cmd_echo(arg: Option<&str>) {

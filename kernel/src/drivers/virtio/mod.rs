@@ -93,7 +93,6 @@ impl Regs {
 
 /// The modern interface of one device.
 pub struct Transport {
-    pub address: Address,
     common: Regs,
     notify: Regs,
     notify_multiplier: u32,
@@ -149,7 +148,6 @@ impl Transport {
         };
         pci::enable_memory_and_dma(a);
         Ok(Transport {
-            address: a,
             common: map_bar(a, c.0, c.1, c.2)?,
             notify: map_bar(a, n.0, n.1, n.2)?,
             notify_multiplier: n.3,
