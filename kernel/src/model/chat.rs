@@ -18,6 +18,8 @@ pub struct ConsoleIo {
     pub first_text: Option<Duration>,
     /// Whether the last text written ended a line.
     pub at_line_start: bool,
+    /// Whether Ctrl-C stops the work (the progress line says so).
+    pub cancellable: bool,
 }
 
 impl ConsoleIo {
@@ -28,6 +30,7 @@ impl ConsoleIo {
             started: time::uptime(),
             first_text: None,
             at_line_start: true,
+            cancellable: true,
         }
     }
 
@@ -105,8 +108,13 @@ impl Io for ConsoleIo {
             paint(
                 Style::Dim,
                 format!(
-                    "[reading the prompt: {done}/{total} tokens, {}%; Ctrl-C stops]",
-                    done * 100 / total
+                    "[reading the prompt: {done}/{total} tokens, {}%{}]",
+                    done * 100 / total,
+                    if self.cancellable {
+                        "; Ctrl-C stops"
+                    } else {
+                        ""
+                    }
                 )
             )
         );
