@@ -402,21 +402,40 @@ fn prefill_batch(backend: &Backend) -> usize {
     }
 }
 
-/// The weight types of `model` (what the backends are timed on).
-fn weight_types(model: &Model<'_>) -> Vec<quant::GgmlType> {
-    let mut types = Vec::new();
-    let mut add = |t| {
-        if !types.contains(&t) {
-            types.push(t)
-        }
+/// The model's matrix weights per type: (type, elements).
+fn weight_mix(model: &Model<'_>) -> Vec<(quant::GgmlType, u64)> {
+    let mut mix: Vec<(quant::GgmlType, u64)> = Vec::new();
+    let mut add = |t, n: usize| match mix.iter_mut().find(|e| e.0 == t) {
+        Some(e) => e.1 += n as u64,
+        None => mix.push((t, n as u64)),
     };
-    add(model.tok_embd.ty);
-    add(model.output.ty);
+    // The embedding table is only read a row at a time; the output matrix
+    // (often the same tensor) is a full product per token.
+    add(model.output.ty, model.output.n_rows * model.output.n_cols);
     for (_, m) in model.matrices() {
-        add(m.ty);
+        add(m.ty, m.n_rows * m.n_cols);
     }
-    types.retain(|t| model_loader::quant::SUPPORTED_WEIGHT_TYPES.contains(t));
-    types
+    mix.retain(|(t, _)| model_loader::quant::SUPPORTED_WEIGHT_TYPES.contains(t));
+    mix
+}
+
+/// One timing of each available backend: the estimated matrix time of one
+/// token of this model (each weight type's kernel timed on a synthetic
+/// 64 x 1024 matrix, weighted by how many weights of that type the model
+/// has), fastest first.
+fn time_backends(model: &Model<'_>) -> Vec<(&'static str, f64)> {
+    let mut cost: Vec<(&'static str, f64)> = Vec::new();
+    for (ty, elems) in weight_mix(model) {
+        let scale = elems as f64 / (64.0 * 1024.0);
+        for t in quant::simd::time_backends(&[ty]) {
+            match cost.iter_mut().find(|c| c.0 == t.name) {
+                Some(c) => c.1 += t.ticks as f64 * scale,
+                None => cost.push((t.name, t.ticks as f64 * scale)),
+            }
+        }
+    }
+    cost.sort_by(|a, b| a.1.total_cmp(&b.1));
+    cost
 }
 
 /// The backend named on the command line, else the fastest by timing on
@@ -431,27 +450,22 @@ fn pick_backend(model: &Model<'_>, forced: Option<&str>) -> (&'static Backend, S
             ),
         }
     }
-    let types = weight_types(model);
     let t0 = time::uptime();
-    let timings = quant::simd::time_backends(&types);
+    let timings = time_backends(model);
     let took = time::uptime() - t0;
-    let best = timings[0];
-    let backend = quant::by_name(best.name).unwrap_or(&quant::SCALAR);
+    let Some(&best) = timings.first() else {
+        return (&quant::SCALAR, String::from("no backend could be timed"));
+    };
+    let backend = quant::by_name(best.0).unwrap_or(&quant::SCALAR);
     let others: Vec<String> = timings[1..]
         .iter()
-        .map(|t| {
-            format!(
-                "{} {:.1}x",
-                t.name,
-                t.ticks as f64 / best.ticks.max(1) as f64
-            )
-        })
+        .map(|t| format!("{} {:.2}x", t.0, t.1 / best.1.max(1.0)))
         .collect();
     let why = if others.is_empty() {
         String::from("the only one available")
     } else {
         format!(
-            "fastest of {} timed in {} ms (slower: {})",
+            "fastest of {} on this model's weight mix, timed in {} ms (slower: {})",
             timings.len(),
             took.as_millis(),
             others.join(", ")
