@@ -7,6 +7,7 @@
 //! power off through ACPI.
 
 use crate::arch::x86_64::ioapic::{IsaOverride, Trigger};
+use crate::drivers::pci;
 use crate::mm::paging::phys_to_virt;
 use crate::time::Reference;
 use ::acpi::address::AddressSpace;
@@ -209,28 +210,20 @@ fn mem<T>(address: usize) -> *mut T {
     phys_to_virt(PhysAddr::new(address as u64)).as_mut_ptr()
 }
 
-fn pci_config_address(a: PciAddress, offset: u16) -> u32 {
-    0x8000_0000
-        | (a.bus() as u32) << 16
-        | (a.device() as u32) << 11
-        | (a.function() as u32) << 8
-        | (offset as u32 & 0xfc)
+fn pci_address(a: PciAddress) -> pci::Address {
+    pci::Address {
+        bus: a.bus(),
+        device: a.device(),
+        function: a.function(),
+    }
 }
 
 fn pci_read32(a: PciAddress, offset: u16) -> u32 {
-    // SAFETY: legacy PCI configuration mechanism #1 (ports 0xcf8/0xcfc).
-    unsafe {
-        Port::<u32>::new(0xcf8).write(pci_config_address(a, offset));
-        Port::<u32>::new(0xcfc).read()
-    }
+    pci::read32(pci_address(a), offset)
 }
 
 fn pci_write32(a: PciAddress, offset: u16, v: u32) {
-    // SAFETY: as in pci_read32.
-    unsafe {
-        Port::<u32>::new(0xcf8).write(pci_config_address(a, offset));
-        Port::<u32>::new(0xcfc).write(v)
-    }
+    pci::write32(pci_address(a), offset, v)
 }
 
 // The tables are in RAM covered by the physical-memory mapping; the

@@ -1,11 +1,15 @@
 //! The kernel of a bare-metal LLM runtime: boots from the `bootloader`
 //! crate (BIOS or UEFI), brings up memory management, interrupts and the
-//! serial console, and runs a shell whose `/commands` come from one
-//! registry.
+//! serial console, finds a language model on a virtio disk (or in the boot
+//! ramdisk), maps its weights, and runs a shell whose lines are messages
+//! to the model and whose `/commands` come from one registry.
 //!
 //! Layout: `arch/x86_64` (CPU, interrupt controllers, timers), `mm`
-//! (frames, paging, heap, lazily-backed regions), `drivers`, `console`,
-//! `shell`; `klib` holds the hardware-free parts, tested on the host.
+//! (frames, paging, heap, lazily-backed regions), `drivers` (serial,
+//! fw_cfg, PCI, virtio-blk), `model` (finding, mapping and loading the
+//! model; the conversation on the console), `console`, `shell`; `klib`
+//! holds the hardware-free parts, tested on the host; the inference engine
+//! is the `model_loader` crate, shared with the host tools.
 
 #![no_std]
 #![no_main]
@@ -20,6 +24,7 @@ mod console;
 mod drivers;
 mod fatal;
 mod mm;
+mod model;
 mod power;
 mod selftest;
 mod shell;
@@ -83,6 +88,11 @@ extern "C" fn kernel_main() -> ! {
     let platform = acpi::init(boot::facts().rsdp);
     arch::x86_64::init_interrupts(platform);
 
+    let devices = drivers::pci::devices();
+    log::debug!("PCI: {} functions", devices.len());
+    drivers::virtio::blk::init(devices);
+
     shell::commands::banner();
+    model::boot(&options);
     shell::run()
 }

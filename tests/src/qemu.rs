@@ -169,6 +169,9 @@ pub struct QemuConfig {
     pub cmdline: String,
     /// Raw disk images attached as virtio-blk devices, in order.
     pub disks: Vec<PathBuf>,
+    /// Per disk: extra `-drive` options and extra `-device` options (e.g.
+    /// `readonly=on`, `disable-legacy=on`), comma-separated, may be empty.
+    pub disk_options: Vec<(String, String)>,
     /// Anything else to pass to QEMU.
     pub extra_args: Vec<String>,
 }
@@ -183,6 +186,7 @@ impl QemuConfig {
             accel,
             cmdline: String::new(),
             disks: Vec::new(),
+            disk_options: Vec::new(),
             extra_args: Vec::new(),
         }
     }
@@ -200,8 +204,16 @@ impl QemuConfig {
         self
     }
     /// Attaches a raw disk image as a virtio-blk PCI device.
-    pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
+    pub fn disk(self, path: impl Into<PathBuf>) -> Self {
+        self.disk_with(path, "", "")
+    }
+    /// Attaches a raw disk image with extra `-drive` options (e.g.
+    /// `readonly=on`, which also lets several machines share the file) and
+    /// `-device` options (e.g. `disable-legacy=on` for a modern-only
+    /// virtio device).
+    pub fn disk_with(mut self, path: impl Into<PathBuf>, drive: &str, device: &str) -> Self {
         self.disks.push(path.into());
+        self.disk_options.push((drive.into(), device.into()));
         self
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -230,10 +242,21 @@ impl QemuConfig {
             escape(&self.image)
         ));
         for (i, d) in self.disks.iter().enumerate() {
-            c.arg("-drive")
-                .arg(format!("format=raw,file={},if=none,id=disk{i}", escape(d)));
+            let (drive, device) = self.disk_options.get(i).cloned().unwrap_or_default();
+            let opt = |s: &str| {
+                if s.is_empty() {
+                    String::new()
+                } else {
+                    format!(",{s}")
+                }
+            };
+            c.arg("-drive").arg(format!(
+                "format=raw,file={},if=none,id=disk{i}{}",
+                escape(d),
+                opt(&drive)
+            ));
             c.arg("-device")
-                .arg(format!("virtio-blk-pci,drive=disk{i}"));
+                .arg(format!("virtio-blk-pci,drive=disk{i}{}", opt(&device)));
         }
         c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         // No -no-reboot: it would turn a triple fault into a clean exit 0.

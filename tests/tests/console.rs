@@ -86,7 +86,7 @@ fn check_commands(m: &mut Machine, mode: &str, mib: u64, test_commands: bool) {
     // Lines without a slash get the one-line explanation; unknown commands
     // and bad arguments are refused.
     let text = m.command("hello there");
-    assert!(text.contains("No model is loaded yet"), "{text}");
+    assert!(text.contains("no model is loaded"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
     let unknown = m.command("/memory");
     assert!(

@@ -35,7 +35,9 @@ usage: cargo xtask bench [options]
   --no-tcg           skip the rows under qemu-x86_64
   --tcg-p N / --tcg-n N   tokens for the TCG rows (default 16 / 8)
   --tcg-peer         also run llama.cpp under qemu-x86_64 (slow; builds an AVX2 llama-bench)
-  --kernels          also print our per-kernel microbenchmark (Gmac/s per backend)";
+  --kernels          also print our per-kernel microbenchmark (Gmac/s per backend)
+  --no-kernel        skip the rows of the kernel itself under qemu-system-x86_64 (bench_qemu)
+  --kernel-only      only those rows";
 
 const LLAMA_CPP_PYTHON: &str = "llama-cpp-python==0.3.36";
 
@@ -61,6 +63,11 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let tcg_n: usize = a.parsed("--tcg-n")?.unwrap_or(8);
     let tcg_peer = a.flag("--tcg-peer");
     let kernels = a.flag("--kernels");
+    let no_kernel = a.flag("--no-kernel");
+    if a.flag("--kernel-only") {
+        a.finish()?;
+        return crate::bench_qemu::run_and_print(&models, tcg_p, tcg_n);
+    }
     a.finish()?;
 
     let t_start = Instant::now();
@@ -148,6 +155,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
     }
 
     print_table(&rows);
+    if !no_kernel {
+        crate::bench_qemu::run_and_print(&models, tcg_p, tcg_n)?;
+    }
     eprintln!("[bench] done in {:.0} s", t_start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -4,10 +4,12 @@
 
 mod args;
 mod bench;
+mod bench_qemu;
 mod build;
 mod generate;
 mod image;
 mod models;
+mod packs;
 mod run;
 mod test;
 mod util;
@@ -18,10 +20,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  run [--uefi] [--smp N] [--memory SIZE]   build everything and boot QEMU on the serial console
-      [--accel tcg|kvm] [--cmdline TEXT]   (default 2G; TCG unless KVM measures fast;
-      [--ramdisk FILE] [--disk FILE]        kernel cmdline words: color=off, log=LEVEL, test)
-  image [--ramdisk FILE] [--out DIR]       build the BIOS and UEFI disk images and print their paths
+  run [--model smollm2|qwen-coder|FILE]    build everything and boot QEMU on the serial console,
+      [--no-model] [--ramdisk-model]       talking to the model (default qwen-coder, packed and attached
+      [--uefi] [--smp N] [--memory SIZE]   as a virtio disk; --ramdisk-model: in the boot ramdisk)
+      [--accel tcg|kvm] [--cmdline TEXT]   (default 2G; TCG unless KVM measures fast; kernel cmdline
+      [--ramdisk FILE] [--disk FILE]...     words: color=off, log=LEVEL, test, load=eager|lazy, backend=NAME)
+  image [--model M | --ramdisk FILE]       build the BIOS and UEFI disk images and print their paths
+        [--out DIR]                        (--model: the model's pack as ramdisk, for a USB stick)
   test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]

@@ -1,7 +1,12 @@
-//! `cargo xtask run [--uefi] [--smp N] [--memory SIZE] [--accel tcg|kvm]
+//! `cargo xtask run [--model smollm2|qwen-coder|FILE | --no-model]
+//! [--ramdisk-model] [--uefi] [--smp N] [--memory SIZE] [--accel tcg|kvm]
 //! [--cmdline TEXT] [--ramdisk FILE] [--disk FILE]`: builds everything and
 //! boots QEMU with the kernel's serial console on this terminal.
 //!
+//! - The model (default `qwen-coder`) is packed (see [`crate::packs`]) and
+//!   attached as the first virtio disk; the kernel finds it by looking.
+//!   `--ramdisk-model` puts it in the boot ramdisk instead (the path a
+//!   USB-booted PC takes); `--no-model` boots without one.
 //! - In a terminal, QEMU owns the console (raw mode, `signal=off`): Ctrl-C
 //!   goes to the kernel; Ctrl-A x quits QEMU, Ctrl-A c toggles its monitor.
 //! - With stdin from a pipe or file, xtask relays: it holds the input back
@@ -27,6 +32,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 const BANNER: &[u8] = b"llm-kernel ";
+/// The model `cargo xtask run` attaches unless told otherwise.
+pub const DEFAULT_MODEL: &str = "qwen-coder";
 
 pub fn main(args: Vec<String>) -> Result<()> {
     let mut args = Args::new(args);
@@ -46,11 +53,32 @@ pub fn main(args: Vec<String>) -> Result<()> {
         None => Accel::detect(&root().join("target")),
     };
     let mut cmdline = args.value("--cmdline")?.unwrap_or_default();
-    let ramdisk = args.value("--ramdisk")?.map(PathBuf::from);
-    let disk = args.value("--disk")?.map(PathBuf::from);
+    let mut ramdisk = args.value("--ramdisk")?.map(PathBuf::from);
+    let mut disks: Vec<PathBuf> = Vec::new();
+    while let Some(d) = args.value("--disk")? {
+        disks.push(PathBuf::from(d));
+    }
+    let no_model = args.flag("--no-model");
+    let model = args.value("--model")?;
+    let ramdisk_model = args.flag("--ramdisk-model");
     args.finish()?;
     if smp == 0 {
         bail!("--smp must be at least 1");
+    }
+    if no_model && model.is_some() {
+        bail!("--model and --no-model contradict each other");
+    }
+    let mut model_disk = None;
+    if !no_model {
+        let image = crate::packs::ensure(model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+        if ramdisk_model {
+            if ramdisk.is_some() {
+                bail!("--ramdisk-model and --ramdisk both want the ramdisk");
+            }
+            ramdisk = Some(image);
+        } else {
+            model_disk = Some(image);
+        }
     }
 
     qemu_tests::qemu::check_installed(firmware).map_err(anyhow::Error::msg)?;
@@ -72,7 +100,12 @@ pub fn main(args: Vec<String>) -> Result<()> {
         .memory_mib(memory_mib)
         .smp(smp)
         .cmdline(&cmdline);
-    if let Some(d) = disk {
+    // The model disk is read-only: the cached pack is never written, and
+    // several machines can share it.
+    if let Some(d) = model_disk {
+        config = config.disk_with(d, "readonly=on", "");
+    }
+    for d in disks {
         config = config.disk(d);
     }
     eprintln!(

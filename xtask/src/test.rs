@@ -10,8 +10,10 @@ use crate::build;
 use crate::models;
 use crate::util::{cargo, root, run};
 use anyhow::Result;
-use qemu_tests::images::IMAGES_ENV;
+use qemu_tests::images::{IMAGES_ENV, SMOLLM2_PACK_ENV, TEST_MODELS_ENV, XTASK_ENV};
 use qemu_tests::Firmware;
+use std::path::PathBuf;
+use std::process::Command;
 
 pub fn main(args: Vec<String>) -> Result<()> {
     let mut args = Args::new(args);
@@ -37,6 +39,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
             qemu_tests::qemu::check_installed(fw).map_err(anyhow::Error::msg)?;
         }
         let images = build::images(&build::images_dir(), None)?;
+        let test_models = prepare_test_models()?;
         eprintln!("xtask: QEMU tests (images in {})", images.display());
         let mut cmd = cargo();
         cmd.args([
@@ -51,6 +54,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
         // suit the 2-core machines this runs on.
         .arg("--test-threads=2")
         .env(IMAGES_ENV, &images)
+        .env(TEST_MODELS_ENV, &test_models.dir)
+        .env(SMOLLM2_PACK_ENV, &test_models.smollm2)
+        .env(XTASK_ENV, std::env::current_exe()?)
         .current_dir(root());
         if let Some(f) = filter {
             cmd.arg(f);
@@ -58,4 +64,32 @@ pub fn main(args: Vec<String>) -> Result<()> {
         run(&mut cmd)?;
     }
     Ok(())
+}
+
+struct TestModels {
+    /// `tiny.gguf` (random weights, GPT-2 vocabulary) and its pack
+    /// `tiny.img`.
+    dir: PathBuf,
+    /// The SmolLM2 pack (cached in target/packs).
+    smollm2: PathBuf,
+}
+
+/// The model images the QEMU tests boot with.
+fn prepare_test_models() -> Result<TestModels> {
+    let dir = root().join("target").join("test-models");
+    std::fs::create_dir_all(&dir)?;
+    let bin = crate::packs::model_loader_bin()?;
+    let tiny = dir.join("tiny.gguf");
+    run(Command::new(&bin)
+        .arg("tiny")
+        .arg(&tiny)
+        .stdout(std::process::Stdio::null()))?;
+    run(Command::new(&bin)
+        .args(["pack", "--name", "tiny"])
+        .arg(&tiny)
+        .arg(dir.join("tiny.img"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null()))?;
+    let smollm2 = crate::packs::ensure("smollm2")?;
+    Ok(TestModels { dir, smollm2 })
 }

@@ -8,6 +8,9 @@
 //! | `color=on` / `color=off` | ANSI colours on the console (default on) |
 //! | `log=error\|warn\|info\|debug\|trace` | kernel log level (default info) |
 //! | `test` | enable test-only commands (`/test-fault`) |
+//! | `load=eager` / `load=lazy` | read the whole model at boot (default), or on first touch |
+//! | `backend=NAME` | use this engine backend instead of timing them at boot |
+//! | `model=off` | do not look for a model |
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -21,11 +24,25 @@ pub enum LogLevel {
     Trace,
 }
 
+/// How the model's weights are brought into memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Everything read at boot, with a progress bar.
+    Eager,
+    /// Each chunk read when first touched (page faults).
+    Lazy,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootOptions {
     pub color: bool,
     pub log_level: LogLevel,
     pub test_commands: bool,
+    pub load: LoadMode,
+    /// A backend name to use instead of timing them.
+    pub backend: Option<String>,
+    /// Whether to look for a model at boot.
+    pub model: bool,
     /// Words that were not understood (reported in the log, not fatal).
     pub unknown: Vec<String>,
 }
@@ -36,6 +53,9 @@ impl Default for BootOptions {
             color: true,
             log_level: LogLevel::Info,
             test_commands: false,
+            load: LoadMode::Eager,
+            backend: None,
+            model: true,
             unknown: Vec::new(),
         }
     }
@@ -65,6 +85,26 @@ impl BootOptions {
                     }
                     None => false,
                 },
+                ("load", Some("eager")) => {
+                    o.load = LoadMode::Eager;
+                    true
+                }
+                ("load", Some("lazy")) => {
+                    o.load = LoadMode::Lazy;
+                    true
+                }
+                ("backend", Some(b)) if !b.is_empty() => {
+                    o.backend = Some(b.into());
+                    true
+                }
+                ("model", Some("off")) => {
+                    o.model = false;
+                    true
+                }
+                ("model", Some("on")) => {
+                    o.model = true;
+                    true
+                }
                 ("test", None) => {
                     o.test_commands = true;
                     true
@@ -107,6 +147,16 @@ mod tests {
         assert!(!o.color);
         assert_eq!(o.log_level, LogLevel::Debug);
         assert!(o.unknown.is_empty());
+        assert_eq!(o.load, LoadMode::Eager);
+        let o = BootOptions::parse("load=lazy backend=tcg model=off");
+        assert_eq!(o.load, LoadMode::Lazy);
+        assert_eq!(o.backend.as_deref(), Some("tcg"));
+        assert!(!o.model);
+        assert!(o.unknown.is_empty());
+        assert_eq!(
+            BootOptions::parse("load=fast backend=").unknown,
+            ["load=fast", "backend="]
+        );
     }
 
     #[test]

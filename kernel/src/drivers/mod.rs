@@ -1,4 +1,6 @@
 //! Device drivers.
 
 pub mod fw_cfg;
+pub mod pci;
 pub mod serial;
+pub mod virtio;

@@ -14,7 +14,9 @@
 
 use super::paging::{self, phys_to_virt, Access, MapError};
 use super::{frame, vspace, HUGE_PAGE_SIZE, PAGE_SIZE};
-use core::sync::atomic::{AtomicU64, Ordering};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::VirtAddr;
@@ -37,15 +39,55 @@ pub struct LazyRegion {
     access: Access,
     source: &'static dyn PageSource,
     faults: AtomicU64,
+    /// One bit per chunk: filled and mapped.
+    filled: Box<[AtomicU64]>,
+    /// Chunks filled after the faulting one, when not filled yet.
+    readahead: AtomicU32,
 }
 
 impl LazyRegion {
     pub fn start(&self) -> VirtAddr {
         self.start
     }
-    #[allow(dead_code)] // for the weight loader (next issue)
     pub fn size(&self) -> u64 {
         self.size
+    }
+    /// After a fault, also fill up to `chunks` following chunks that are
+    /// not filled yet (one fault then brings in a larger run).
+    pub fn set_readahead(&self, chunks: u32) {
+        self.readahead.store(chunks, Ordering::Relaxed);
+    }
+    /// Bytes filled so far.
+    pub fn filled_bytes(&self) -> u64 {
+        let n = self.size.div_ceil(self.chunk);
+        let full = (0..n).filter(|&i| self.is_filled(i)).count() as u64 * self.chunk;
+        full.min(self.size)
+    }
+    fn is_filled(&self, chunk: u64) -> bool {
+        self.filled[(chunk / 64) as usize].load(Ordering::Relaxed) & (1 << (chunk % 64)) != 0
+    }
+    fn mark_filled(&self, chunk: u64) {
+        self.filled[(chunk / 64) as usize].fetch_or(1 << (chunk % 64), Ordering::Relaxed);
+    }
+    /// Fills every chunk not filled yet, in order, outside any fault (for
+    /// eager loading). `progress(done_bytes, total_bytes)` is called after
+    /// each chunk; returning `false` stops early (the rest stays lazy).
+    /// Returns whether everything is filled.
+    pub fn populate(
+        &self,
+        mut progress: impl FnMut(u64, u64) -> bool,
+    ) -> Result<bool, &'static str> {
+        let n = self.size.div_ceil(self.chunk);
+        for i in 0..n {
+            if !self.is_filled(i) {
+                serve_chunk(self, i)?;
+            }
+            let done = ((i + 1) * self.chunk).min(self.size);
+            if !progress(done, self.size) {
+                return Ok(i + 1 == n);
+            }
+        }
+        Ok(true)
     }
     /// Chunks filled so far (= page faults served).
     pub fn faults(&self) -> u64 {
@@ -84,6 +126,10 @@ pub fn register(
         return Err(RegisterError::BadChunk);
     }
     let reserved = size.next_multiple_of(chunk);
+    let n_chunks = size.div_ceil(chunk);
+    let filled: Vec<AtomicU64> = (0..n_chunks.div_ceil(64).max(1))
+        .map(|_| AtomicU64::new(0))
+        .collect();
     let region: &'static LazyRegion = alloc::boxed::Box::leak(alloc::boxed::Box::new(LazyRegion {
         start: vspace::reserve(reserved, HUGE_PAGE_SIZE.max(chunk.next_power_of_two())),
         size,
@@ -91,6 +137,8 @@ pub fn register(
         access,
         source,
         faults: AtomicU64::new(0),
+        filled: filled.into_boxed_slice(),
+        readahead: AtomicU32::new(0),
     }));
     x86_64::instructions::interrupts::without_interrupts(|| {
         let mut regions = REGIONS.lock();
@@ -142,9 +190,27 @@ pub fn on_page_fault(addr: u64, code: PageFaultErrorCode) -> bool {
     }
 }
 
-/// Fills and maps the chunk holding `offset`.
+/// Fills and maps the chunk holding `offset`, then read-ahead.
 fn serve(region: &LazyRegion, offset: u64) -> Result<(), &'static str> {
-    let chunk_off = offset / region.chunk * region.chunk;
+    let chunk = offset / region.chunk;
+    serve_chunk(region, chunk)?;
+    let n = region.size.div_ceil(region.chunk);
+    let ahead = region.readahead.load(Ordering::Relaxed) as u64;
+    for c in chunk + 1..(chunk + 1 + ahead).min(n) {
+        if region.is_filled(c) {
+            break;
+        }
+        // Read-ahead is a bonus: stop quietly when it does not work out.
+        if serve_chunk(region, c).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Fills and maps chunk number `chunk`.
+fn serve_chunk(region: &LazyRegion, chunk: u64) -> Result<(), &'static str> {
+    let chunk_off = chunk * region.chunk;
     let len = region.chunk;
     let frames = len / PAGE_SIZE;
     let align = if len.is_multiple_of(HUGE_PAGE_SIZE) {
@@ -154,13 +220,21 @@ fn serve(region: &LazyRegion, offset: u64) -> Result<(), &'static str> {
     };
     // One contiguous run when possible: one fill, huge pages.
     if let Some(phys) = frame::try_alloc_contiguous(frames, align) {
-        return fill_and_map(region, chunk_off, phys, len);
+        fill_and_map(region, chunk_off, phys, len)?;
+        region.mark_filled(chunk);
+        return Ok(());
     }
-    // Fragmented memory: page by page.
+    // Fragmented memory: page by page (pages already mapped by an earlier
+    // attempt are skipped).
     for i in 0..frames {
+        let v = region.start + chunk_off + i * PAGE_SIZE;
+        if matches!(paging::try_translate(v), Some(Some(_))) {
+            continue;
+        }
         let phys = frame::try_alloc_contiguous(1, PAGE_SIZE).ok_or("out of physical memory")?;
         fill_and_map(region, chunk_off + i * PAGE_SIZE, phys, PAGE_SIZE)?;
     }
+    region.mark_filled(chunk);
     Ok(())
 }
 

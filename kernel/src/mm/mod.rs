@@ -20,6 +20,7 @@ pub const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
 /// Brings up frames, page tables, the virtual-space allocator and the heap.
 pub fn init(regions: &MemoryRegions, physical_memory_offset: VirtAddr) {
     paging::init(physical_memory_offset);
+    paging::set_direct_limit(regions.iter().map(|r| r.end).max().unwrap_or(0));
     frame::init(regions);
     vspace::init();
     heap::init();

@@ -20,6 +20,8 @@ use x86_64::structures::paging::{
 use x86_64::{PhysAddr, VirtAddr};
 
 static PHYS_OFFSET: AtomicU64 = AtomicU64::new(0);
+/// End of the physical range the physical-memory mapping covers.
+static DIRECT_LIMIT: AtomicU64 = AtomicU64::new(1 << 32);
 static MAPPER: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
 
 /// What a mapping allows (all kernel mappings are non-executable).
@@ -86,6 +88,21 @@ fn with_mapper<R>(f: impl FnOnce(&mut OffsetPageTable<'static>) -> R) -> R {
 /// The level-4 table (read-only use: finding free slots).
 pub fn level4_entry_used(index: usize) -> bool {
     with_mapper(|m| !m.level_4_table()[index].is_unused())
+}
+
+/// Records how much physical address space the bootloader's mapping covers
+/// (all RAM, at least 4 GiB).
+pub fn set_direct_limit(end: u64) {
+    DIRECT_LIMIT.store(end.max(1 << 32), Ordering::SeqCst);
+}
+
+/// The physical address behind `v` if `v` lies in the physical-memory
+/// mapping. Takes no lock (usable from the page-fault path).
+pub fn direct_to_phys(v: VirtAddr) -> Option<PhysAddr> {
+    let off = v
+        .as_u64()
+        .checked_sub(PHYS_OFFSET.load(Ordering::Relaxed))?;
+    (off < DIRECT_LIMIT.load(Ordering::Relaxed)).then(|| PhysAddr::new(off))
 }
 
 /// Maps `[virt, virt + size)` to `[phys, phys + size)`, with 2 MiB pages
@@ -184,15 +201,28 @@ pub fn try_map(virt: VirtAddr, phys: PhysAddr, size: u64, access: Access) -> Res
 
 /// The physical address `virt` maps to and the size of the page holding it.
 pub fn translate(virt: VirtAddr) -> Option<(PhysAddr, u64)> {
-    with_mapper(|m| match m.translate(virt) {
-        TranslateResult::Mapped { frame, offset, .. } => {
-            let size = match frame {
-                MappedFrame::Size4KiB(_) => PAGE_SIZE,
-                MappedFrame::Size2MiB(_) => HUGE_PAGE_SIZE,
-                MappedFrame::Size1GiB(_) => 1 << 30,
-            };
-            Some((frame.start_address() + offset, size))
+    with_mapper(|m| translate_locked(m, virt))
+}
+
+/// Like [`translate`], but `None` instead of waiting if the page tables are
+/// locked (for the page-fault path).
+pub fn try_translate(virt: VirtAddr) -> Option<Option<(PhysAddr, u64)>> {
+    let mut guard = MAPPER.try_lock()?;
+    Some(translate_locked(guard.as_mut()?, virt))
+}
+
+fn translate_locked(m: &mut OffsetPageTable<'static>, virt: VirtAddr) -> Option<(PhysAddr, u64)> {
+    {
+        match m.translate(virt) {
+            TranslateResult::Mapped { frame, offset, .. } => {
+                let size = match frame {
+                    MappedFrame::Size4KiB(_) => PAGE_SIZE,
+                    MappedFrame::Size2MiB(_) => HUGE_PAGE_SIZE,
+                    MappedFrame::Size1GiB(_) => 1 << 30,
+                };
+                Some((frame.start_address() + offset, size))
+            }
+            _ => None,
         }
-        _ => None,
-    })
+    }
 }

@@ -5,7 +5,7 @@
 use crate::arch::x86_64::{apic, cpu};
 use crate::console::style::{self, paint, Style};
 use crate::mm::{frame, heap};
-use crate::{arch, boot, println, selftest, time};
+use crate::{arch, boot, model, println, selftest, time};
 use klib::command::{help, ArgSpec, Command};
 use klib::units::{Bytes, KIB};
 
@@ -13,7 +13,7 @@ use klib::units::{Bytes, KIB};
 /// already checked it against the syntax.
 pub type Handler = fn(Option<&str>);
 
-pub static COMMANDS: [Command<Handler>; 10] = [
+pub static COMMANDS: [Command<Handler>; 21] = [
     Command {
         name: "help",
         args: ArgSpec::None,
@@ -87,6 +87,101 @@ pub static COMMANDS: [Command<Handler>; 10] = [
         handler: cmd_test_stream,
     },
     Command {
+        name: "model",
+        args: ArgSpec::None,
+        help: "what is loaded: model, quantizations, memory used, load figures, backend",
+        test_only: false,
+        handler: model::commands::cmd_model,
+    },
+    Command {
+        name: "stats",
+        args: ArgSpec::None,
+        help: "context use, prefill and decode speeds, sampler settings",
+        test_only: false,
+        handler: model::commands::cmd_stats,
+    },
+    Command {
+        name: "reset",
+        args: ArgSpec::None,
+        help: "forget the conversation (the system prompt stays)",
+        test_only: false,
+        handler: model::commands::cmd_reset,
+    },
+    Command {
+        name: "temp",
+        args: ArgSpec::Text {
+            name: "T",
+            optional: false,
+        },
+        help: "sampling temperature (0: greedy)",
+        test_only: false,
+        handler: model::commands::cmd_temp,
+    },
+    Command {
+        name: "top-p",
+        args: ArgSpec::Text {
+            name: "P",
+            optional: false,
+        },
+        help: "nucleus sampling threshold, in (0, 1]",
+        test_only: false,
+        handler: model::commands::cmd_top_p,
+    },
+    Command {
+        name: "seed",
+        args: ArgSpec::Text {
+            name: "S",
+            optional: false,
+        },
+        help: "restart the random stream from seed S",
+        test_only: false,
+        handler: model::commands::cmd_seed,
+    },
+    Command {
+        name: "complete",
+        args: ArgSpec::Text {
+            name: "[--ids] [-n N] TEXT",
+            optional: false,
+        },
+        help: "raw greedy continuation of TEXT, no chat template (--ids: print token ids)",
+        test_only: false,
+        handler: model::commands::cmd_complete,
+    },
+    Command {
+        name: "bench",
+        args: ArgSpec::Text {
+            name: "P N",
+            optional: true,
+        },
+        help: "time a prefill of P tokens and N decode steps (default 16 8), as the host benchmark does",
+        test_only: false,
+        handler: model::commands::cmd_bench,
+    },
+    Command {
+        name: "disks",
+        args: ArgSpec::OneOf {
+            choices: &["bench"],
+            optional: true,
+        },
+        help: "list the disks and what they hold (bench: measure read speed)",
+        test_only: false,
+        handler: model::commands::cmd_disks,
+    },
+    Command {
+        name: "pci",
+        args: ArgSpec::None,
+        help: "list the PCI functions",
+        test_only: false,
+        handler: cmd_pci,
+    },
+    Command {
+        name: "test-disk",
+        args: ArgSpec::None,
+        help: "write and read back 1 MiB on a disk without a model",
+        test_only: true,
+        handler: model::commands::cmd_test_disk,
+    },
+    Command {
         name: "echo",
         args: ArgSpec::Text {
             name: "text",
@@ -101,7 +196,12 @@ pub static COMMANDS: [Command<Handler>; 10] = [
 fn cmd_help(_: Option<&str>) {
     println!("Commands:");
     crate::print!("{}", help(&COMMANDS, super::test_commands()));
-    println!("Other lines go to the language model (none is loaded yet).");
+    match model::with(|m| m.name.clone()) {
+        Ok(name) => println!(
+            "Other lines are messages to the language model ({name}); Ctrl-C stops a reply."
+        ),
+        Err(why) => println!("Other lines go to the language model ({why})."),
+    }
     println!("Keys: Left/Right, Home/End, Backspace/Delete, Ctrl-U, Ctrl-K, Ctrl-W, Up/Down history, Ctrl-C.");
 }
 
@@ -222,6 +322,27 @@ fn cmd_test_stream(_: Option<&str>) {
         time::sleep(core::time::Duration::from_millis(100));
     }
     println!("stream: no Ctrl-C within 60 s");
+}
+
+fn cmd_pci(_: Option<&str>) {
+    use crate::drivers::pci;
+    for d in pci::devices() {
+        println!(
+            "{}  {:04x}:{:04x}  class {:02x}.{:02x}.{:02x}  {}{}",
+            d.address,
+            d.vendor,
+            d.device,
+            d.class,
+            d.subclass,
+            d.prog_if,
+            pci::class_name(d.class, d.subclass),
+            if d.vendor == crate::drivers::virtio::VENDOR {
+                " (virtio)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn cmd_echo(arg: Option<&str>) {

@@ -37,9 +37,7 @@ pub fn run() -> ! {
 pub fn execute(line: &str) {
     match classify(line) {
         Input::Empty => {}
-        Input::Text(_) => println!(
-            "No model is loaded yet: lines without a leading / will go to the language model. Type /help for commands."
-        ),
+        Input::Text(text) => crate::model::chat::user_line(text),
         Input::Command { name, args } => {
             match resolve(&commands::COMMANDS, name, args, test_commands()) {
                 Resolved::Run { command, arg } => (command.handler)(arg),

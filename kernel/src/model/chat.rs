@@ -1,0 +1,172 @@
+//! The conversation on the serial console: the engine's
+//! [`Io`](model_loader::conversation::Io) for the console, and what the
+//! shell does with a line that is not a `/command`.
+
+use crate::console::style::{self, paint, Style};
+use crate::{console, print, println, time};
+use alloc::format;
+use core::time::Duration;
+use model_loader::conversation::{ConvError, Io};
+
+/// Reply text to the console as it is generated; notices in yellow; a
+/// prefill progress line (redrawn in place) for long prompts; Ctrl-C.
+pub struct ConsoleIo {
+    progress_shown: bool,
+    last_progress: Duration,
+    started: Duration,
+    /// When the first reply text arrived (first-token latency).
+    pub first_text: Option<Duration>,
+    /// Whether the last text written ended a line.
+    pub at_line_start: bool,
+    /// Whether Ctrl-C stops the work (the progress line says so).
+    pub cancellable: bool,
+}
+
+impl ConsoleIo {
+    pub fn new() -> ConsoleIo {
+        ConsoleIo {
+            progress_shown: false,
+            last_progress: Duration::ZERO,
+            started: time::uptime(),
+            first_text: None,
+            at_line_start: true,
+            cancellable: true,
+        }
+    }
+
+    /// Erases an open progress line.
+    pub fn end_progress(&mut self) {
+        if self.progress_shown {
+            if style::enabled() {
+                print!("\r\x1b[K");
+            } else {
+                print!("\r{:60}\r", "");
+            }
+            self.progress_shown = false;
+        }
+    }
+
+    /// Ends the reply's line if it is open.
+    pub fn newline(&mut self) {
+        self.end_progress();
+        if !self.at_line_start {
+            println!();
+            self.at_line_start = true;
+        }
+    }
+
+    /// A dim statistics line.
+    pub fn dim(&mut self, s: &str) {
+        self.newline();
+        println!("{}", paint(Style::Dim, format!("[{s}]")));
+    }
+
+    /// Time from the start to the first reply text.
+    pub fn first_token_latency(&self) -> Option<Duration> {
+        self.first_text.map(|t| t - self.started)
+    }
+}
+
+impl Io for ConsoleIo {
+    fn text(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.end_progress();
+        if self.first_text.is_none() {
+            self.first_text = Some(time::uptime());
+        }
+        print!("{s}");
+        self.at_line_start = s.ends_with('\n');
+    }
+
+    fn notice(&mut self, s: &str) {
+        self.newline();
+        println!("{}", paint(Style::Yellow, format!("[{s}]")));
+    }
+
+    fn progress(&mut self, done: usize, total: usize) {
+        // Only prefills long enough to be noticed get a progress line.
+        if total < 32 {
+            return;
+        }
+        let now = time::uptime();
+        if done >= total {
+            self.end_progress();
+            return;
+        }
+        if self.progress_shown && now - self.last_progress < Duration::from_millis(500) {
+            return;
+        }
+        self.last_progress = now;
+        if !self.at_line_start {
+            println!();
+            self.at_line_start = true;
+        }
+        print!(
+            "\r{}",
+            paint(
+                Style::Dim,
+                format!(
+                    "[reading the prompt: {done}/{total} tokens, {}%{}]",
+                    done * 100 / total,
+                    if self.cancellable {
+                        "; Ctrl-C stops"
+                    } else {
+                        ""
+                    }
+                )
+            )
+        );
+        self.progress_shown = true;
+    }
+
+    fn interrupted(&mut self) -> bool {
+        console::interrupted()
+    }
+
+    fn now_us(&mut self) -> u64 {
+        time::uptime().as_micros() as u64
+    }
+}
+
+/// Forgets Ctrl-Cs typed before the work started.
+pub fn clear_interrupts() {
+    while console::interrupted() {}
+}
+
+/// A console line that is not a command: one user turn.
+pub fn user_line(text: &str) {
+    let r = super::with(|m| {
+        clear_interrupts();
+        let mut io = ConsoleIo::new();
+        match m.conv.reply(text, &mut io) {
+            Ok(stats) => {
+                let first = io
+                    .first_token_latency()
+                    .map(|t| format!(", first token after {:.1} s", t.as_secs_f64()))
+                    .unwrap_or_default();
+                io.dim(&format!("{}{first}", stats.summary()));
+            }
+            Err(ConvError::Interrupted) => {
+                io.newline();
+                println!(
+                    "{}",
+                    paint(
+                        Style::Yellow,
+                        "[interrupted while reading the prompt; the message was not added]"
+                    )
+                );
+            }
+            Err(e) => {
+                io.newline();
+                println!("{} {e}", paint(Style::Red, "error:"));
+            }
+        }
+    });
+    if let Err(why) = r {
+        println!(
+            "{why}. Lines without a leading / go to the language model; /help lists the commands."
+        );
+    }
+}

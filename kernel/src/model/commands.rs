@@ -1,0 +1,340 @@
+//! The model's direct commands (`/model`, `/stats`, `/reset`, `/temp`,
+//! `/top-p`, `/seed`, `/complete`) and `/disks`. They are registered in
+//! the shell's command table; the argument syntax is checked there, the
+//! values here (with `conversation::args`).
+
+use super::chat::{clear_interrupts, ConsoleIo};
+use crate::console::style::{paint, Style};
+use crate::drivers::virtio::blk;
+use crate::mm::{frame, heap, lazy};
+use crate::{println, time};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use klib::units::Bytes;
+use model_loader::conversation::args;
+
+fn error(msg: impl core::fmt::Display) {
+    println!("{} {msg}", paint(Style::Red, "error:"));
+}
+
+/// Runs `f` on the model, or says why there is none.
+fn on_model(f: impl FnOnce(&mut super::Loaded)) {
+    if let Err(why) = super::with(f) {
+        error(why);
+    }
+}
+
+pub fn cmd_model(_: Option<&str>) {
+    on_model(|m| {
+        crate::print!("{}", m.conv.model_report(&m.name));
+        let f = &m.facts;
+        println!(
+            "source:   {} on the {} ({}), weights {}",
+            f.kind,
+            f.medium,
+            Bytes(f.gguf_len),
+            f.mode
+        );
+        let read = if f.bytes_read > 0 {
+            format!(
+                ", {} read at {:.0} MB/s",
+                Bytes(f.bytes_read),
+                f.bytes_read as f64 / 1e6 / f.load.as_secs_f64().max(1e-6)
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "load:     weights {:.2} s{read}; tokenizer {:.2} s; ready {:.1} s after boot",
+            f.load.as_secs_f64(),
+            f.tokenizer.as_secs_f64(),
+            f.ready_at.as_secs_f64()
+        );
+        if let Some(r) = m.region {
+            println!(
+                "mapping:  {} of {} in memory, {} page faults served (2 MiB chunks)",
+                Bytes(r.filled_bytes()),
+                Bytes(r.size()),
+                r.faults()
+            );
+        }
+        println!("backend:  {} ({})", m.conv.backend().name, f.backend_choice);
+        let fs = frame::stats();
+        let hs = heap::stats();
+        println!(
+            "memory:   {} of {} in use (heap {}), {} free",
+            Bytes(fs.usable - fs.free),
+            Bytes(fs.usable),
+            Bytes(hs.used),
+            Bytes(fs.free)
+        );
+    });
+}
+
+pub fn cmd_stats(_: Option<&str>) {
+    on_model(|m| crate::print!("{}", m.conv.stats_report()));
+}
+
+pub fn cmd_reset(_: Option<&str>) {
+    on_model(|m| {
+        m.conv.reset();
+        println!("conversation reset (the system prompt stays)");
+    });
+}
+
+pub fn cmd_temp(arg: Option<&str>) {
+    match args::temperature(arg.unwrap_or("")) {
+        Ok(t) => on_model(|m| {
+            m.conv.set_temperature(t);
+            println!("temperature {t}{}", if t == 0.0 { " (greedy)" } else { "" });
+        }),
+        Err(e) => error(e),
+    }
+}
+
+pub fn cmd_top_p(arg: Option<&str>) {
+    match args::top_p(arg.unwrap_or("")) {
+        Ok(p) => on_model(|m| {
+            m.conv.set_top_p(p);
+            println!("top-p {p}");
+        }),
+        Err(e) => error(e),
+    }
+}
+
+pub fn cmd_seed(arg: Option<&str>) {
+    match args::seed(arg.unwrap_or("")) {
+        Ok(s) => on_model(|m| {
+            m.conv.set_seed(s);
+            println!("seed {s}");
+        }),
+        Err(e) => error(e),
+    }
+}
+
+/// `/complete [--ids] [-n N] TEXT`.
+pub fn cmd_complete(arg: Option<&str>) {
+    let arg = arg.unwrap_or("");
+    let (ids, rest) = match arg.trim_start().strip_prefix("--ids") {
+        Some(r) if r.is_empty() || r.starts_with(char::is_whitespace) => (true, r),
+        _ => (false, arg),
+    };
+    let (n, text) = match args::complete(rest) {
+        Ok(v) => v,
+        Err(e) => return error(format!("{e} (usage: /complete [--ids] [-n N] TEXT)")),
+    };
+    on_model(|m| {
+        clear_interrupts();
+        let mut io = ConsoleIo::new();
+        match m.conv.complete(text, n, &mut io) {
+            Ok(done) => {
+                io.newline();
+                if ids {
+                    let list = |v: &[u32]| {
+                        v.iter()
+                            .map(|i| format!("{i}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    println!(
+                        "{{\"prompt_ids\":[{}],\"gen_ids\":[{}]}}",
+                        list(&done.prompt_ids),
+                        list(&done.ids)
+                    );
+                }
+                io.dim(&format!(
+                    "{}, backend {}",
+                    done.stats.summary(),
+                    m.conv.backend().name
+                ));
+            }
+            Err(e) => {
+                io.newline();
+                error(e);
+            }
+        }
+    });
+}
+
+pub fn cmd_disks(arg: Option<&str>) {
+    let disks = blk::disks();
+    if disks.is_empty() {
+        println!("no virtio disks");
+    }
+    for d in disks {
+        let mut flags = Vec::new();
+        flags.push(if d.modern_only {
+            "modern"
+        } else {
+            "transitional"
+        });
+        if d.read_only {
+            flags.push("read-only");
+        }
+        let serial = if d.serial.is_empty() {
+            String::new()
+        } else {
+            format!(" serial {}", d.serial)
+        };
+        let what = match d.failure() {
+            Some(why) => format!("FAILED: {why}"),
+            None => super::find::describe_disk(d),
+        };
+        println!(
+            "{}  {}  PCI {} ({}){serial}  {what}",
+            d.name,
+            Bytes(d.size),
+            d.pci,
+            flags.join(", ")
+        );
+    }
+    if let Some(r) = crate::boot::ramdisk() {
+        println!(
+            "ramdisk  {}  (loaded by the bootloader)",
+            Bytes(r.len() as u64)
+        );
+    }
+    if arg == Some("bench") {
+        for d in disks {
+            bench_read(d);
+        }
+    }
+}
+
+/// Reads up to 256 MiB of `d` in 2 MiB requests into one buffer.
+fn bench_read(d: &blk::Disk) {
+    const BUF: usize = 2 << 20;
+    let total = d.size.min(256 << 20) / blk::SECTOR * blk::SECTOR;
+    if total == 0 {
+        return;
+    }
+    let Some(phys) = frame::alloc_contiguous((BUF / 4096) as u64, 4096) else {
+        return error("no memory for the benchmark buffer");
+    };
+    // SAFETY: freshly allocated frames, freed below, used only here.
+    let buf = unsafe {
+        core::slice::from_raw_parts_mut(
+            crate::mm::paging::phys_to_virt(phys).as_mut_ptr::<u8>(),
+            BUF,
+        )
+    };
+    let t0 = time::uptime();
+    let mut off = 0;
+    let mut result = Ok(());
+    while off < total {
+        let n = (total - off).min(BUF as u64) as usize;
+        if let Err(e) = d.read_at(off, &mut buf[..n], true) {
+            result = Err(e);
+            break;
+        }
+        off += n as u64;
+    }
+    let t = time::uptime() - t0;
+    frame::free(phys, (BUF / 4096) as u64);
+    match result {
+        Ok(()) => println!(
+            "{}: read {} in {:.2} s: {:.0} MB/s",
+            d.name,
+            Bytes(total),
+            t.as_secs_f64(),
+            total as f64 / 1e6 / t.as_secs_f64().max(1e-6)
+        ),
+        Err(e) => error(format!("{}: {e}", d.name)),
+    }
+}
+
+/// Test-only: writes a pattern to the first 1 MiB of the first disk that
+/// holds no model, reads it back and compares.
+pub fn cmd_test_disk(_: Option<&str>) {
+    let Some(d) = blk::disks()
+        .iter()
+        .find(|d| !d.read_only && super::find::describe_disk(d).starts_with("not a model"))
+    else {
+        return error("no writable disk without a model");
+    };
+    let n = (1usize << 20).min(d.size as usize) / 512 * 512;
+    let pattern: Vec<u8> = (0..n)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3])
+        .collect();
+    let t0 = time::uptime();
+    if let Err(e) = d.write_at(0, &pattern) {
+        return error(format!("{}: write: {e}", d.name));
+    }
+    let t1 = time::uptime();
+    let mut back = vec![0u8; n];
+    if let Err(e) = d.read_at(0, &mut back, true) {
+        return error(format!("{}: read: {e}", d.name));
+    }
+    let t2 = time::uptime();
+    // An unaligned read through the bounce buffer too.
+    let mut odd = vec![0u8; 1000];
+    if let Err(e) = d.read_at(777, &mut odd, true) {
+        return error(format!("{}: unaligned read: {e}", d.name));
+    }
+    if back != pattern || odd[..] != pattern[777..1777] {
+        return error(format!(
+            "{}: read back differs from what was written",
+            d.name
+        ));
+    }
+    println!(
+        "{}: wrote and read back {} correctly (write {:.1} ms, read {:.1} ms)",
+        d.name,
+        Bytes(n as u64),
+        (t1 - t0).as_secs_f64() * 1e3,
+        (t2 - t1).as_secs_f64() * 1e3
+    );
+    let _ = lazy::faults_served();
+}
+
+/// `/bench [P N]`: what `llm-bench` (the host rows of `cargo xtask bench`)
+/// measures, here: one warm-up decode step, a prefill of P fixed
+/// pseudo-random tokens in one batch, then N decode steps from an empty
+/// context. Prints `RESULT` lines in llm-bench's format.
+pub fn cmd_bench(arg: Option<&str>) {
+    let nums: Vec<Option<usize>> = arg
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|w| w.parse().ok().filter(|&n| (1..=512).contains(&n)))
+        .collect();
+    let (p, n) = match nums[..] {
+        [] => (16, 8),
+        [Some(p), Some(n)] => (p, n),
+        _ => return error("usage: /bench [P N] (token counts from 1 to 512)"),
+    };
+    on_model(|m| {
+        use model_loader::session::Session;
+        let model = m.conv.model();
+        let backend = *m.conv.backend();
+        let n_vocab = model.tok_embd.n_rows as u64;
+        let mut rng = model_loader::rng::Rng::new(42);
+        let toks: Vec<u32> = (0..p).map(|_| rng.below(n_vocab) as u32).collect();
+        let n_ctx = (p + n + 8).max(16);
+        let run = || -> Result<(f64, f64), model_loader::model::ModelError> {
+            let mut s = Session::new(model, &backend, n_ctx, 1)?;
+            s.decode_step(toks[0])?;
+            let mut s = Session::new(model, &backend, n_ctx, p)?;
+            let t0 = time::uptime();
+            s.prefill(&toks, None)?;
+            let pp = p as f64 / (time::uptime() - t0).as_secs_f64().max(1e-9);
+            let mut s = Session::new(model, &backend, n_ctx, 1)?;
+            let t0 = time::uptime();
+            let mut tok = toks[0];
+            for i in 0..n {
+                let l = s.decode_step(tok)?;
+                tok = (i as u32 * 7919 + (l[0].to_bits() & 1023)) % n_vocab as u32;
+            }
+            let tg = n as f64 / (time::uptime() - t0).as_secs_f64().max(1e-9);
+            Ok((pp, tg))
+        };
+        match run() {
+            Ok((pp, tg)) => {
+                println!("RESULT pp {p} {pp:.3} tok/s backend={}", backend.name);
+                println!("RESULT tg {n} {tg:.3} tok/s backend={}", backend.name);
+            }
+            Err(e) => error(e),
+        }
+    });
+}
