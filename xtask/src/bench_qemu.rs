@@ -43,6 +43,7 @@ fn number_after(text: &str, key: &str) -> Option<f64> {
 
 /// Boots the kernel with each model and measures it.
 pub fn run(models: &[String], p: usize, n: usize) -> Result<Vec<KernelRow>> {
+    crate::util::ensure_qemu()?;
     let images = build::images(&build::images_dir(), None)?;
     let mut rows = Vec::new();
     for name in models {

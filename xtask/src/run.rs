@@ -81,7 +81,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         }
     }
 
-    qemu_tests::qemu::check_installed(firmware).map_err(anyhow::Error::msg)?;
+    crate::util::ensure_qemu()?;
     let dir = if ramdisk.is_some() {
         root().join("target").join("images-ramdisk")
     } else {

@@ -11,7 +11,6 @@ use crate::models;
 use crate::util::{cargo, root, run};
 use anyhow::Result;
 use qemu_tests::images::{IMAGES_ENV, SMOLLM2_PACK_ENV, TEST_MODELS_ENV, XTASK_ENV};
-use qemu_tests::Firmware;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -35,9 +34,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
             .current_dir(root()))?;
     }
     if !host_only {
-        for fw in [Firmware::Bios, Firmware::Uefi] {
-            qemu_tests::qemu::check_installed(fw).map_err(anyhow::Error::msg)?;
-        }
+        crate::util::ensure_qemu()?;
         let images = build::images(&build::images_dir(), None)?;
         let test_models = prepare_test_models()?;
         eprintln!("xtask: QEMU tests (images in {})", images.display());

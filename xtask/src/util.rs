@@ -56,3 +56,42 @@ pub fn llvm_tool(name: &str) -> Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// Makes sure QEMU (and OVMF for UEFI) are installed: on a fresh Debian or
+/// Ubuntu machine they are installed with apt-get (as root, or via sudo).
+pub fn ensure_qemu() -> Result<()> {
+    use qemu_tests::Firmware;
+    let missing = || {
+        [Firmware::Bios, Firmware::Uefi]
+            .into_iter()
+            .find_map(|fw| qemu_tests::qemu::check_installed(fw).err())
+    };
+    let Some(why) = missing() else {
+        return Ok(());
+    };
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        bail!("{why}; install QEMU (qemu-system-x86_64) and OVMF with your package manager");
+    }
+    eprintln!("xtask: {why}; installing QEMU and OVMF with apt-get");
+    run(&mut apt(&["update", "-q"]))?;
+    run(&mut apt(&["install", "-y", "-q", "qemu-system-x86", "ovmf"]))?;
+    match missing() {
+        None => Ok(()),
+        Some(why) => bail!("still missing after apt-get install: {why}"),
+    }
+}
