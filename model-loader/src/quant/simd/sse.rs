@@ -113,8 +113,7 @@ macro_rules! sse_kernels {
                 }
                 // Q5_0
                 1 => {
-                    let qh = (p.add(2) as *const u32).read_unaligned();
-                    let wv = w_q5(_mm_loadu_si128(p.add(6) as *const __m128i), qh);
+                    let wv = w_q5(_mm_loadu_si128(p.add(6) as *const __m128i), p.add(2));
                     for t in 0..T {
                         s[t] = _mm_add_epi32(dot(&wv, &av[t]), off[t]);
                     }
@@ -627,7 +626,8 @@ impl Act32 for crate::quant::blocks::BlockQ8_1 {
 }
 
 /// SSSE3: `pmaddubsw` (unsigned weights × signed activations) + `pmaddwd`,
-/// `pshufb` for Q5_0's fifth bits and scale broadcasts, `psignb` for Q8_0.
+/// `pshufb` for scale broadcasts, `psignb` for Q8_0, a 2 KiB table for
+/// Q5_0's fifth bits.
 pub mod ssse3 {
     use core::arch::x86_64::*;
 
@@ -688,24 +688,35 @@ pub mod ssse3 {
         )
     }
 
-    /// Q5_0: nibbles | 0x10 where bit j of `qh` is set.
-    #[inline]
-    #[target_feature(enable = "ssse3")]
-    unsafe fn w_q5(q: __m128i, qh: u32) -> Wv {
-        let n = w_nib(q);
-        let x = _mm_cvtsi32_si128(qh as i32);
-        // Bytes 0..8 ← qh byte 0 (2k), 8..16 ← byte 1 (2k + 1).
-        let b0 = _mm_shuffle_epi8(x, _mm_set_epi64x(0x0101010101010101, 0));
-        let b1 = _mm_shuffle_epi8(x, _mm_set_epi64x(0x0303030303030303, 0x0202020202020202));
-        [_mm_or_si128(n[0], bit16(b0)), _mm_or_si128(n[1], bit16(b1))]
-    }
+    /// For each byte value b, the byte 0x10 where bit i of b is set:
+    /// `HIGH_BIT[b].to_le_bytes()[i]` (2 KiB; cheaper than building the
+    /// mask with shuffles and compares).
+    static HIGH_BIT: [u64; 256] = {
+        let mut t = [0u64; 256];
+        let mut b = 0;
+        while b < 256 {
+            let mut i = 0;
+            while i < 8 {
+                if b & (1 << i) != 0 {
+                    t[b] |= 0x10 << (8 * i);
+                }
+                i += 1;
+            }
+            b += 1;
+        }
+        t
+    };
 
-    /// 0x10 in byte j where bit j % 8 of byte j is set.
+    /// Q5_0: nibbles | 0x10 where bit j of the 4 `qh` bytes at `p` is set.
     #[inline]
     #[target_feature(enable = "ssse3")]
-    unsafe fn bit16(b: __m128i) -> __m128i {
-        let v = _mm_or_si128(b, _mm_set1_epi64x(0x7fbfdfeff7fbfdfe));
-        _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(-1)), _mm_set1_epi8(0x10))
+    unsafe fn w_q5(q: __m128i, p: *const u8) -> Wv {
+        let n = w_nib(q);
+        let t = |k: usize| HIGH_BIT[*p.add(k) as usize] as i64;
+        [
+            _mm_or_si128(n[0], _mm_set_epi64x(t(1), t(0))),
+            _mm_or_si128(n[1], _mm_set_epi64x(t(3), t(2))),
+        ]
     }
 
     /// 32 unsigned bytes in element order.
@@ -873,24 +884,37 @@ pub mod sse2 {
         )
     }
 
-    /// Q5_0: nibbles | 16 where bit j of `qh` is set (lane k of the even
-    /// vectors holds element 2k: bit 2k; of the odd ones bit 2k + 1).
+    /// For each byte value b (8 elements' fifth bits), 16 in the i16
+    /// lanes of the set bits, in `Act`'s layout: lanes 0..4 the even
+    /// elements, lanes 4..8 the odd ones (4 KiB).
+    static HIGH_BIT: [[i16; 8]; 256] = {
+        let mut t = [[0i16; 8]; 256];
+        let mut b = 0;
+        while b < 256 {
+            let mut i = 0;
+            while i < 8 {
+                if b & (1 << i) != 0 {
+                    t[b][(i % 2) * 4 + i / 2] = 16;
+                }
+                i += 1;
+            }
+            b += 1;
+        }
+        t
+    };
+
+    /// Q5_0: nibbles | 16 where bit j of the 4 `qh` bytes at `p` is set.
     #[inline]
     #[target_feature(enable = "sse2")]
-    unsafe fn w_q5(q: __m128i, qh: u32) -> Wv {
+    unsafe fn w_q5(q: __m128i, p: *const u8) -> Wv {
         let n = w_nib(q);
-        let lo = _mm_set1_epi16(qh as i16);
-        let hi = _mm_set1_epi16((qh >> 16) as i16);
-        let me = _mm_setr_epi16(1, 4, 16, 64, 256, 1024, 4096, 16384);
-        let mo = _mm_slli_epi16(me, 1);
-        let h = |v: __m128i, m: __m128i| {
-            _mm_and_si128(_mm_cmpeq_epi16(_mm_and_si128(v, m), m), _mm_set1_epi16(16))
-        };
+        let t = |k: usize| _mm_loadu_si128(HIGH_BIT[*p.add(k) as usize].as_ptr() as *const __m128i);
+        let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
         [
-            _mm_or_si128(n[0], h(lo, me)),
-            _mm_or_si128(n[1], h(lo, mo)),
-            _mm_or_si128(n[2], h(hi, me)),
-            _mm_or_si128(n[3], h(hi, mo)),
+            _mm_or_si128(n[0], _mm_unpacklo_epi64(t0, t1)),
+            _mm_or_si128(n[1], _mm_unpackhi_epi64(t0, t1)),
+            _mm_or_si128(n[2], _mm_unpacklo_epi64(t2, t3)),
+            _mm_or_si128(n[3], _mm_unpackhi_epi64(t2, t3)),
         ]
     }
 
