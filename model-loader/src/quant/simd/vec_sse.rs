@@ -8,9 +8,15 @@
 //! enables it too), so no `target_feature` attribute or CPUID check is
 //! needed. CPUs without AVX2 often lack F16C as well, so f16 values are
 //! converted with integer operations (exactly, subnormals included).
-//! The exponentials of softmax stay scalar `libm` as in the AVX2 helpers;
-//! SiLU has its own vector `exp`. Results differ from the scalar backend
-//! only by summation order (the quantizers not at all).
+//!
+//! Every helper the decoder calls gives the scalar reference's results bit
+//! for bit (as do the matrix kernels), so a run on these backends is the
+//! scalar run, only faster: `add` and the scaling of `rmsnorm` are
+//! element-wise; the `rmsnorm` sum of squares is the scalar loop; `attend`
+//! puts one position per lane, so each lane sums its dot product in the
+//! scalar order; `silu_mul` evaluates libm's `expf` algorithm on 4 lanes;
+//! the quantizers round like `act.rs`. Only `dot_f32` (not used by the
+//! decoder) sums in another order.
 
 use core::arch::x86_64::*;
 
@@ -51,15 +57,50 @@ pub(super) unsafe fn cvt_ph4(h: __m128i) -> __m128 {
     _mm_castsi128_ps(_mm_or_si128(o, sign))
 }
 
+/// [`cvt_ph4`] in fewer operations: the f16 bits moved into an f32's
+/// exponent and mantissa, times 2^112 (exact: a subnormal f16 becomes a
+/// denormal f32 operand, which is exact but slow on some CPUs, hence only
+/// for the attention's keys and values, where subnormals are rare), and
+/// the maximal exponent for Inf/NaN (ryg's `half_to_float_SSE2`).
+#[inline(always)]
+unsafe fn cvt_ph4_fast(h: __m128i) -> __m128 {
+    let em = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
+    let sign = _mm_slli_epi32(_mm_xor_si128(h, em), 16);
+    let scaled = _mm_mul_ps(
+        _mm_castsi128_ps(_mm_slli_epi32(em, 13)),
+        _mm_castsi128_ps(_mm_set1_epi32((127 + 112) << 23)),
+    );
+    let infnan = _mm_and_si128(
+        _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7bff)),
+        _mm_set1_epi32(0x7f80_0000),
+    );
+    _mm_or_ps(scaled, _mm_castsi128_ps(_mm_or_si128(sign, infnan)))
+}
+
 /// Eight f16 values at `p` as two vectors of f32.
 #[inline(always)]
 unsafe fn load8_f16(p: *const f16) -> (__m128, __m128) {
     let v = _mm_loadu_si128(p as *const __m128i);
     let z = _mm_setzero_si128();
     (
-        cvt_ph4(_mm_unpacklo_epi16(v, z)),
-        cvt_ph4(_mm_unpackhi_epi16(v, z)),
+        cvt_ph4_fast(_mm_unpacklo_epi16(v, z)),
+        cvt_ph4_fast(_mm_unpackhi_epi16(v, z)),
     )
+}
+
+/// 4 × 4 transpose (`_MM_TRANSPOSE4_PS`).
+#[inline(always)]
+unsafe fn transpose4(r: [__m128; 4]) -> [__m128; 4] {
+    let t0 = _mm_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm_unpacklo_ps(r[2], r[3]);
+    let t2 = _mm_unpackhi_ps(r[0], r[1]);
+    let t3 = _mm_unpackhi_ps(r[2], r[3]);
+    [
+        _mm_movelh_ps(t0, t1),
+        _mm_movehl_ps(t1, t0),
+        _mm_movelh_ps(t2, t3),
+        _mm_movehl_ps(t3, t2),
+    ]
 }
 
 /// `[Σs0, Σs1, Σs2, Σs3]`: the lane sums of four i32 vectors, one per lane.
@@ -140,32 +181,19 @@ pub fn add(y: &mut [f32], x: &[f32]) {
     }
 }
 
-/// RMSNorm (see [`scalar::rmsnorm`]): the sum of squares in f64.
+/// RMSNorm (see [`scalar::rmsnorm`]): the sum of squares in f64 in the
+/// scalar order (a short latency-bound loop, exact same result), the
+/// scaling vectorized.
 pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     let n = x.len();
-    let px = x.as_ptr();
-    let mut i = 0;
-    // SAFETY: SSE2 baseline; loads below n = x.len().
-    let mut sum = unsafe {
-        let mut acc = [_mm_setzero_pd(); 2];
-        while i + 4 <= n {
-            let v = _mm_loadu_ps(px.add(i));
-            let sq = _mm_mul_ps(v, v);
-            acc[0] = _mm_add_pd(acc[0], _mm_cvtps_pd(sq));
-            acc[1] = _mm_add_pd(acc[1], _mm_cvtps_pd(_mm_movehl_ps(sq, sq)));
-            i += 4;
-        }
-        let s = _mm_add_pd(acc[0], acc[1]);
-        _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
-    };
-    while i < n {
-        sum += (x[i] * x[i]) as f64;
-        i += 1;
+    let mut sum = 0.0f64;
+    for &v in x {
+        sum += (v * v) as f64;
     }
     let mean = (sum / n as f64) as f32;
     let scale = 1.0 / libm::sqrtf(mean + eps);
     let m = n.min(out.len()).min(w.len());
-    let (po, pw) = (out.as_mut_ptr(), w.as_ptr());
+    let (po, px, pw) = (out.as_mut_ptr(), x.as_ptr(), w.as_ptr());
     let mut i = 0;
     // SAFETY: SSE2 baseline; indices < m = min of the three lengths.
     unsafe {
@@ -185,8 +213,11 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     }
 }
 
-/// One attention head (see [`scalar::attend`]), f16 keys and values
-/// converted with integer operations.
+/// One attention head (see [`scalar::attend`]), bit for bit: the scores
+/// of 4 positions at a time, one per lane, each summed over the head
+/// dimensions in order (keys converted 8 dimensions × 4 positions at a
+/// time and transposed); the weighted sum of values per dimension lane,
+/// positions in order.
 pub fn attend(
     q: &[f16],
     keys: &[f16],
@@ -204,25 +235,65 @@ pub fn attend(
     }
     let nv = hd / 4;
     // SAFETY: SSE2 baseline; q has hd = 4 · nv elements (nv <= 64), key
-    // and value rows p < n_pos have hd elements each (asserted), out >= hd.
+    // and value rows p < n_pos have hd elements each (asserted), out >= hd,
+    // scores has n_pos elements.
     unsafe {
-        let mut qv = [_mm_setzero_ps(); 64];
+        let mut qf = [0.0f32; 256];
         for j in 0..hd / 8 {
             let (a, b) = load8_f16(q.as_ptr().add(8 * j));
-            qv[2 * j] = a;
-            qv[2 * j + 1] = b;
+            _mm_storeu_ps(qf.as_mut_ptr().add(8 * j), a);
+            _mm_storeu_ps(qf.as_mut_ptr().add(8 * j + 4), b);
         }
         let kp = keys.as_ptr();
-        for (p, s) in scores.iter_mut().enumerate() {
-            let k = kp.add(p * hd);
-            let mut a0 = _mm_setzero_ps();
-            let mut a1 = _mm_setzero_ps();
-            for j in 0..hd / 8 {
-                let (x, y) = load8_f16(k.add(8 * j));
-                a0 = _mm_add_ps(a0, _mm_mul_ps(qv[2 * j], x));
-                a1 = _mm_add_ps(a1, _mm_mul_ps(qv[2 * j + 1], y));
+        let sp = scores.as_mut_ptr();
+        let vs = _mm_set1_ps(scale);
+        // `G` groups of 4 positions from position `p` (independent sums).
+        #[inline(always)]
+        unsafe fn scores_at<const G: usize>(
+            kp: *const f16,
+            hd: usize,
+            p: usize,
+            qf: &[f32; 256],
+        ) -> [__m128; G] {
+            let mut acc = [_mm_setzero_ps(); G];
+            let mut j = 0;
+            while j < hd {
+                let qj = qf.as_ptr().add(j);
+                for (g, a) in acc.iter_mut().enumerate() {
+                    let k = kp.add((p + 4 * g) * hd + j);
+                    let r0 = load8_f16(k);
+                    let r1 = load8_f16(k.add(hd));
+                    let r2 = load8_f16(k.add(2 * hd));
+                    let r3 = load8_f16(k.add(3 * hd));
+                    let lo = transpose4([r0.0, r1.0, r2.0, r3.0]);
+                    let hi = transpose4([r0.1, r1.1, r2.1, r3.1]);
+                    let mut v = *a;
+                    for d in 0..4 {
+                        v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(*qj.add(d)), lo[d]));
+                    }
+                    for d in 0..4 {
+                        v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(*qj.add(4 + d)), hi[d]));
+                    }
+                    *a = v;
+                }
+                j += 8;
             }
-            *s = hsum_ps(_mm_add_ps(a0, a1)) * scale;
+            acc
+        }
+        let mut p = 0;
+        while p + 8 <= n_pos {
+            let acc = scores_at::<2>(kp, hd, p, &qf);
+            _mm_storeu_ps(sp.add(p), _mm_mul_ps(acc[0], vs));
+            _mm_storeu_ps(sp.add(p + 4), _mm_mul_ps(acc[1], vs));
+            p += 8;
+        }
+        if p + 4 <= n_pos {
+            let acc = scores_at::<1>(kp, hd, p, &qf);
+            _mm_storeu_ps(sp.add(p), _mm_mul_ps(acc[0], vs));
+            p += 4;
+        }
+        for (i, s) in scores.iter_mut().enumerate().skip(p) {
+            *s = scalar::dot_f16(q, &keys[i * hd..(i + 1) * hd]) * scale;
         }
         scalar::softmax(scores);
         let mut acc = [_mm_setzero_ps(); 64];
@@ -242,37 +313,86 @@ pub fn attend(
     }
 }
 
-/// `exp(x)` for 4 lanes without FMA (Cephes: `2^n · p(r)`, `n` rounded by
-/// `cvtps2dq`, a two-constant reduction exact for |n| <= 128, degree-6
-/// polynomial; clamped to [-87.3, 88.7]).
+/// `(m & a) | (!m & b)`.
 #[inline(always)]
-unsafe fn exp4(x: __m128) -> __m128 {
-    let x = _mm_min_ps(_mm_max_ps(x, _mm_set1_ps(-87.3)), _mm_set1_ps(88.7));
-    let ni = _mm_cvtps_epi32(_mm_mul_ps(x, _mm_set1_ps(core::f32::consts::LOG2_E)));
-    let n = _mm_cvtepi32_ps(ni);
-    let r = _mm_sub_ps(x, _mm_mul_ps(n, _mm_set1_ps(0.693_359_4)));
-    let r = _mm_sub_ps(r, _mm_mul_ps(n, _mm_set1_ps(-2.121_944_4e-4)));
-    let mut p = _mm_set1_ps(1.987_569_1e-4);
-    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.398_199_9e-3));
-    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(8.333_452e-3));
-    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(4.166_579_6e-2));
-    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.666_666_5e-1));
-    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(0.5));
-    p = _mm_add_ps(
-        _mm_mul_ps(p, _mm_mul_ps(r, r)),
-        _mm_add_ps(r, _mm_set1_ps(1.0)),
-    );
-    // 2^n in two factors (n may be 128).
-    let half = _mm_srai_epi32(ni, 1);
-    let s1 = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(half, _mm_set1_epi32(127)), 23));
-    let s2 = _mm_castsi128_ps(_mm_slli_epi32(
-        _mm_add_epi32(_mm_sub_epi32(ni, half), _mm_set1_epi32(127)),
-        23,
-    ));
-    _mm_mul_ps(_mm_mul_ps(p, s1), s2)
+unsafe fn select(m: __m128i, a: __m128i, b: __m128i) -> __m128i {
+    _mm_or_si128(_mm_and_si128(m, a), _mm_andnot_si128(m, b))
 }
 
-/// `gate = silu(gate) * up` with a vectorized exponential.
+/// libm's `expf` (FreeBSD's `e_expf.c`) on 4 lanes, bit for bit: the same
+/// f32 operations in the same order (no FMA), its branches as lane
+/// selects, and `scalbnf`'s pre-scaling for `k` outside [-126, 127].
+#[inline(always)]
+unsafe fn expf4(x: __m128) -> __m128 {
+    const LN2_HI: f32 = 6.9314575195e-01;
+    const LN2_LO: f32 = 1.4286067653e-06;
+    const INV_LN2: f32 = 1.4426950216e+00;
+    const P1: f32 = 1.6666625440e-1;
+    const P2: f32 = -2.7667332906e-3;
+    let i32x4 = |v: i32| _mm_set1_epi32(v);
+    let xi = _mm_castps_si128(x);
+    let hx = _mm_and_si128(xi, i32x4(0x7fff_ffff));
+    let signbit = _mm_and_si128(xi, i32x4(i32::MIN));
+    let neg = _mm_srai_epi32(xi, 31);
+    // Argument reduction: k = trunc(x / ln2 ± 1/2) for |x| > 1.5 ln2,
+    // ±1 for |x| > 0.5 ln2, else 0.
+    let half = _mm_castsi128_ps(_mm_or_si128(_mm_castps_si128(_mm_set1_ps(0.5)), signbit));
+    let kbig = _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(_mm_set1_ps(INV_LN2), x), half));
+    let kmid = _mm_or_si128(neg, i32x4(1));
+    let big = _mm_cmpgt_epi32(hx, i32x4(0x3f85_1592));
+    let mid = _mm_cmpgt_epi32(hx, i32x4(0x3eb1_7218));
+    let k = select(big, kbig, _mm_and_si128(mid, kmid));
+    let kf = _mm_cvtepi32_ps(k);
+    // (k = 0: hi = x - 0 = x, lo = 0, as the scalar branch.)
+    let hi = _mm_sub_ps(x, _mm_mul_ps(kf, _mm_set1_ps(LN2_HI)));
+    let lo = _mm_mul_ps(kf, _mm_set1_ps(LN2_LO));
+    let r = _mm_sub_ps(hi, lo);
+    let xx = _mm_mul_ps(r, r);
+    let c = _mm_sub_ps(
+        r,
+        _mm_mul_ps(
+            xx,
+            _mm_add_ps(_mm_set1_ps(P1), _mm_mul_ps(xx, _mm_set1_ps(P2))),
+        ),
+    );
+    let t = _mm_div_ps(_mm_mul_ps(r, c), _mm_sub_ps(_mm_set1_ps(2.0), c));
+    let y = _mm_add_ps(_mm_set1_ps(1.0), _mm_add_ps(_mm_sub_ps(t, lo), hi));
+    // scalbnf(y, k): k > 127 (only 128): y · 2^127 · 2^(k - 127);
+    // k < -126: y · 2^-102 · 2^(k + 102); else y · 2^k (k = 0: y · 1).
+    let over = _mm_cmpgt_epi32(k, i32x4(127));
+    let under = _mm_cmplt_epi32(k, i32x4(-126));
+    let pre = select(
+        over,
+        i32x4(0x7f00_0000),
+        select(under, i32x4(25 << 23), i32x4(127 << 23)),
+    );
+    let n = _mm_add_epi32(
+        _mm_sub_epi32(k, _mm_and_si128(over, i32x4(127))),
+        _mm_and_si128(under, i32x4(102)),
+    );
+    let scale = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(n, i32x4(127)), 23));
+    let y = _mm_castps_si128(_mm_mul_ps(_mm_mul_ps(y, _mm_castsi128_ps(pre)), scale));
+    // Special cases, in the scalar order of precedence (later wins).
+    // |x| <= 2^-14: 1 + x.
+    let tiny = _mm_cmpgt_epi32(i32x4(0x3900_0001), hx);
+    let y = select(tiny, _mm_castps_si128(_mm_add_ps(_mm_set1_ps(1.0), x)), y);
+    // x <= -103.97: 0.
+    let zero = _mm_and_si128(neg, _mm_cmpgt_epi32(hx, i32x4(0x42cf_f1b4)));
+    let y = _mm_andnot_si128(zero, y);
+    // x >= 88.72: x · 2^127 (+Inf).
+    let inf = _mm_andnot_si128(neg, _mm_cmpgt_epi32(hx, i32x4(0x42b1_7217)));
+    let y = select(
+        inf,
+        _mm_castps_si128(_mm_mul_ps(x, _mm_set1_ps(f32::from_bits(0x7f00_0000)))),
+        y,
+    );
+    // NaN: x.
+    let nan = _mm_cmpgt_epi32(hx, i32x4(0x7f80_0000));
+    _mm_castsi128_ps(select(nan, xi, y))
+}
+
+/// `gate = silu(gate) * up` = `g / (1 + expf(-g)) * u`, bit for bit as
+/// the scalar reference (see [`expf4`]).
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     let n = gate.len().min(up.len());
     let (pg, pu) = (gate.as_mut_ptr(), up.as_ptr());
@@ -280,9 +400,10 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     // SAFETY: SSE2 baseline; indices < n.
     unsafe {
         let one = _mm_set1_ps(1.0);
+        let sign = _mm_set1_ps(-0.0);
         while i + 4 <= n {
             let g = _mm_loadu_ps(pg.add(i));
-            let e = exp4(_mm_sub_ps(_mm_setzero_ps(), g));
+            let e = expf4(_mm_xor_ps(g, sign));
             let v = _mm_mul_ps(_mm_div_ps(g, _mm_add_ps(one, e)), _mm_loadu_ps(pu.add(i)));
             _mm_storeu_ps(pg.add(i), v);
             i += 4;
@@ -438,19 +559,137 @@ mod tests {
     }
 
     #[test]
-    fn exp4_is_close_to_libm() {
-        let mut x = -90.0f32;
-        while x < 90.0 {
-            let v: [f32; 4] = core::array::from_fn(|k| x + k as f32 * 0.01);
+    fn cvt_ph4_fast_is_exact_for_every_f16() {
+        for base in (0..65536u32).step_by(4) {
+            let h: [u32; 4] = core::array::from_fn(|k| base + k as u32);
             let mut out = [0.0f32; 4];
             // SAFETY: SSE2 baseline.
-            unsafe { _mm_storeu_ps(out.as_mut_ptr(), exp4(_mm_loadu_ps(v.as_ptr()))) };
-            for k in 0..4 {
-                let want = libm::expf(v[k].clamp(-87.3, 88.7));
-                let err = (out[k] - want).abs() / want;
-                assert!(err < 1e-6, "exp({}) = {} vs {}", v[k], out[k], want);
+            unsafe {
+                let v = cvt_ph4_fast(_mm_loadu_si128(h.as_ptr() as *const __m128i));
+                _mm_storeu_ps(out.as_mut_ptr(), v);
             }
-            x += 0.173;
+            for k in 0..4 {
+                let want = f16::from_bits(h[k] as u16).to_f32();
+                assert!(
+                    out[k].to_bits() == want.to_bits() || (want.is_nan() && out[k].is_nan()),
+                    "f16 {:#06x}: {} vs {}",
+                    h[k],
+                    out[k],
+                    want
+                );
+            }
+        }
+    }
+
+    fn expf4_of(v: [f32; 4]) -> [f32; 4] {
+        let mut out = [0.0f32; 4];
+        // SAFETY: SSE2 baseline.
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), expf4(_mm_loadu_ps(v.as_ptr()))) };
+        out
+    }
+
+    /// Bit for bit libm's expf: every f32 bit pattern with a stride (and
+    /// the neighbourhood of every branch threshold); a full sweep of all
+    /// 2^32 patterns passes too (`--ignored`).
+    #[test]
+    fn expf4_is_libm_expf() {
+        let check = |bits: [u32; 4]| {
+            let v = bits.map(f32::from_bits);
+            let got = expf4_of(v);
+            for k in 0..4 {
+                let want = libm::expf(v[k]);
+                assert!(
+                    got[k].to_bits() == want.to_bits() || (want.is_nan() && got[k].is_nan()),
+                    "expf({:e} = {:#010x}) = {:e} vs libm {:e}",
+                    v[k],
+                    bits[k],
+                    got[k],
+                    want
+                );
+            }
+        };
+        let mut b = 0u64;
+        while b < 1 << 32 {
+            check(core::array::from_fn(|k| {
+                (b as u32).wrapping_add(k as u32 * 0x1003)
+            }));
+            b += 997;
+        }
+        for t in [
+            0x3900_0000u32,
+            0x3eb1_7218,
+            0x3f85_1592,
+            0x42ae_ac50,
+            0x42b1_7218,
+            0x42cf_f1b5,
+            0x7f80_0000,
+        ] {
+            for sign in [0, 0x8000_0000] {
+                for d in -64i32..64 {
+                    let x = (t as i32 + d) as u32 | sign;
+                    check([x, x ^ 1, x.wrapping_add(2), x.wrapping_sub(3)]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "every f32 (about a minute)"]
+    fn expf4_is_libm_expf_everywhere() {
+        for b in (0..=u32::MAX).step_by(4) {
+            let v: [f32; 4] = core::array::from_fn(|k| f32::from_bits(b + k as u32));
+            let got = expf4_of(v);
+            for k in 0..4 {
+                let want = libm::expf(v[k]);
+                assert!(got[k].to_bits() == want.to_bits() || (want.is_nan() && got[k].is_nan()));
+            }
+        }
+    }
+
+    /// The helpers the decoder calls equal the scalar reference bit for
+    /// bit (odd lengths, head dims 8..256, position counts with every
+    /// remainder).
+    #[test]
+    fn helpers_are_bit_identical_to_scalar() {
+        let mut rng = crate::rng::Rng::new(0xb17);
+        let same = |what: &str, a: &[f32], b: &[f32]| {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(x.to_bits() == y.to_bits(), "{what}[{i}]: {x} vs scalar {y}");
+            }
+        };
+        for n in [1usize, 7, 64, 577, 1536, 4864] {
+            let x: alloc::vec::Vec<f32> = (0..n)
+                .map(|i| rng.normal() * (1 + i % 13) as f32 * 3.0)
+                .collect();
+            let y: alloc::vec::Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let (mut a, mut b) = (x.clone(), x.clone());
+            scalar::silu_mul(&mut a, &y);
+            silu_mul(&mut b, &y);
+            same("silu_mul", &b, &a);
+            let (mut a, mut b) = (alloc::vec![0.0; n], alloc::vec![0.0; n]);
+            scalar::rmsnorm(&mut a, &x, &y, 1e-6);
+            rmsnorm(&mut b, &x, &y, 1e-6);
+            same("rmsnorm", &b, &a);
+            let (mut a, mut b) = (y.clone(), y.clone());
+            scalar::add(&mut a, &x);
+            add(&mut b, &x);
+            same("add", &b, &a);
+        }
+        for hd in [8usize, 64, 128, 256] {
+            for n_pos in [1usize, 3, 4, 5, 8, 12, 13, 100] {
+                let h = |rng: &mut crate::rng::Rng, n: usize| -> alloc::vec::Vec<f16> {
+                    (0..n).map(|_| f16::from_f32(rng.normal() * 2.0)).collect()
+                };
+                let q = h(&mut rng, hd);
+                let k = h(&mut rng, hd * n_pos);
+                let v = h(&mut rng, hd * n_pos);
+                let (mut sa, mut sb) = (alloc::vec![0.0; n_pos], alloc::vec![0.0; n_pos]);
+                let (mut oa, mut ob) = (alloc::vec![0.0; hd], alloc::vec![0.0; hd]);
+                scalar::attend(&q, &k, &v, 0.125, &mut sa, &mut oa);
+                attend(&q, &k, &v, 0.125, &mut sb, &mut ob);
+                same("attend scores", &sb, &sa);
+                same("attend", &ob, &oa);
+            }
         }
     }
 
