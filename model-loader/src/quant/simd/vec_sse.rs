@@ -268,11 +268,11 @@ pub fn attend(
                     let lo = transpose4([r0.0, r1.0, r2.0, r3.0]);
                     let hi = transpose4([r0.1, r1.1, r2.1, r3.1]);
                     let mut v = *a;
-                    for d in 0..4 {
-                        v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(*qj.add(d)), lo[d]));
+                    for (d, k) in lo.into_iter().enumerate() {
+                        v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(*qj.add(d)), k));
                     }
-                    for d in 0..4 {
-                        v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(*qj.add(4 + d)), hi[d]));
+                    for (d, k) in hi.into_iter().enumerate() {
+                        v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(*qj.add(4 + d)), k));
                     }
                     *a = v;
                 }
@@ -323,6 +323,7 @@ unsafe fn select(m: __m128i, a: __m128i, b: __m128i) -> __m128i {
 /// f32 operations in the same order (no FMA), its branches as lane
 /// selects, and `scalbnf`'s pre-scaling for `k` outside [-126, 127].
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // libm's constants, as written there
 unsafe fn expf4(x: __m128) -> __m128 {
     const LN2_HI: f32 = 6.9314575195e-01;
     const LN2_LO: f32 = 1.4286067653e-06;
