@@ -14,6 +14,12 @@
 //! | `dot(Wv, Act)`       | 2 `pmaddubsw`, `paddw`, `pmaddwd`  | 4 `pmaddwd`                               |
 //! | `Ws` (Q8_0 weights)  | `|w|` and `w` (sign trick)         | sign-extended like `Act`                 |
 //! | `Wk1`/`Wk2` (scaled) | weights + broadcast scales         | weights × scales (`pmullw`)              |
+//! | `w_q5` (Q5_0 bit 4)  | table: 8 bytes per `qh` byte       | table: the same in `Act`'s i16 lanes     |
+//!
+//! Selection: `best()` takes `ssse3` where CPUID has SSSE3 but no AVX2,
+//! else `sse2`. Under QEMU's TCG `pick_by_timing` may prefer `sse2` even
+//! with SSSE3 (TCG runs `pmaddubsw` as a helper call; shifts, masks and
+//! `pmaddwd` are cheaper there).
 //!
 //! # Tiles and exactness
 //! A tile is `R` rows × `T` tokens (`R` = 1, 4 or 8). Each weight block is
