@@ -42,6 +42,8 @@ pub mod driver;
 #[cfg(target_arch = "x86_64")]
 pub mod tcg;
 #[cfg(target_arch = "x86_64")]
+mod tcg_asm;
+#[cfg(target_arch = "x86_64")]
 pub mod vec_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
