@@ -292,13 +292,26 @@ pub fn cmd_test_disk(_: Option<&str>) {
 /// `/bench [P N]`: what `llm-bench` (the host rows of `cargo xtask bench`)
 /// measures, here: one warm-up decode step, a prefill of P fixed
 /// pseudo-random tokens in one batch, then N decode steps from an empty
-/// context. Prints `RESULT` lines in llm-bench's format.
+/// context. Prints `RESULT` lines in llm-bench's format. `/bench profile
+/// [N]` and `/bench kernels`: see [`super::profile`].
 pub fn cmd_bench(arg: Option<&str>) {
     let nums: Vec<Option<usize>> = arg
         .unwrap_or("")
         .split_whitespace()
         .map(|w| w.parse().ok().filter(|&n| (1..=512).contains(&n)))
         .collect();
+    let mut words = arg.unwrap_or("").split_whitespace();
+    match words.next() {
+        Some("profile") => {
+            let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(8usize);
+            return on_model(|m| {
+                let backend = *m.conv.backend();
+                super::profile::decode_profile(m.conv.model(), &backend, n.clamp(1, 256))
+            });
+        }
+        Some("kernels") => return on_model(|m| super::profile::kernels(m.conv.model())),
+        _ => {}
+    }
     let (p, n) = match nums[..] {
         [] => (16, 8),
         [Some(p), Some(n)] => (p, n),

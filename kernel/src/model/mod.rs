@@ -15,6 +15,7 @@
 pub mod chat;
 pub mod commands;
 pub mod find;
+pub mod profile;
 pub mod source;
 
 use crate::console::style::{paint, Style};

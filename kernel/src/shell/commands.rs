@@ -153,7 +153,7 @@ pub static COMMANDS: [Command<Handler>; 21] = [
             name: "P N",
             optional: true,
         },
-        help: "time a prefill of P tokens and N decode steps (default 16 8), as the host benchmark does",
+        help: "time a prefill of P tokens and N decode steps (default 16 8), as the host benchmark does; `profile [N]`: time per backend entry over N decode steps; `kernels`: each backend's matrix kernels on the model's matrices",
         test_only: false,
         handler: model::commands::cmd_bench,
     },

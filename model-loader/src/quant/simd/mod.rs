@@ -52,6 +52,8 @@ pub mod sse;
 #[cfg(target_arch = "x86_64")]
 pub mod tcg;
 #[cfg(target_arch = "x86_64")]
+mod tcg_asm;
+#[cfg(target_arch = "x86_64")]
 pub mod vec_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod vec_sse;

@@ -31,13 +31,14 @@ use alloc::vec::Vec;
 use core::arch::x86_64::*;
 use core::ops::Range;
 
+use super::tcg_asm::{asm_q4_0, asm_q4_1, asm_q5_0, asm_q8_0};
 use crate::quant::blocks::{layout, BlockQ8_0, BlockQ8_1, BlockQ8_K, QK, QK_K};
 use crate::quant::matrix::{ActData, Acts, QMatrix};
 
 pub fn available() -> bool {
     // The kernels need AVX2; the backend's vector helpers (shared with the
-    // `avx2` backend) FMA and F16C too.
-    crate::quant::simd::x86::avx2::available()
+    // `avx2` backend) FMA and F16C too; the asm row kernels BMI2's `shlx`.
+    crate::quant::simd::x86::avx2::available() && crate::cpu::detect().bmi2
 }
 
 /// An f16 bit pattern as f32, with integer operations for normal numbers
@@ -112,6 +113,11 @@ static POW2: [i64; 64] = {
 
 #[inline(always)]
 fn fix_to_f32(acc: i128) -> f32 {
+    fix_to_f32_at::<FIX>(acc)
+}
+
+#[inline(always)]
+fn fix_to_f32_at<const FIX: i32>(acc: i128) -> f32 {
     // `acc · 2^-FIX` rounded to nearest-even f32, with integer operations
     // only (three float instructions would cost more under TCG than all of
     // this). Results too small for a normal f32 take the float path.
@@ -796,271 +802,6 @@ mod tests {
 }
 
 // ---------------------------------------------------------------------------
-// SWAR nibble kernels: plain 64-bit integer code (no vector instruction at
-// all), measured ~2x faster than the vector kernels above under TCG.
-//
-// Four 4/5-bit weights sit in the 16-bit fields of a u64 `X` (field f =
-// element e_f), the four matching activations + 128 (0..255) in the fields
-// of `Y` in reverse order; bits 48..64 of the wrapping product `X · Y` are
-// then `Σ_f w_f · (a_f + 128)`: every lower field holds at most three
-// products (≤ 3 · 31 · 255 < 2^16) so nothing carries into field 3, and
-// field 3 itself stays below 2^16 for up to four such products summed
-// (Q4: 4 · 4 · 15 · 255 = 61200) or two (Q5: 2 · 4 · 31 · 255 = 63240).
-
-/// The activations of one token for the SWAR kernels: per block 8 words
-/// `Y` (see above) and `Σ a`.
-struct Swar {
-    y: Vec<[u64; 8]>,
-    sum_a: Vec<i32>,
-    d: Vec<(i32, i32)>,
-    s: Vec<(i32, i32)>,
-}
-
-/// Element order of the 8 `X` words of a block: for half h (bytes 8h..8h+8
-/// of `qs`): low nibbles even/odd, high nibbles even/odd; field f.
-#[inline(always)]
-fn swar_elem(word: usize, f: usize) -> usize {
-    let h = word / 4;
-    let base = if (word / 2).is_multiple_of(2) {
-        8 * h
-    } else {
-        16 + 8 * h
-    };
-    base + 2 * f + word % 2
-}
-
-fn swar_prep(qs: &[i8; QK]) -> ([u64; 8], i32) {
-    let mut y = [0u64; 8];
-    for (wd, yw) in y.iter_mut().enumerate() {
-        for f in 0..4 {
-            let a = (qs[swar_elem(wd, f)] as i32 + 128) as u64;
-            *yw |= a << (16 * (3 - f));
-        }
-    }
-    (y, qs.iter().map(|&v| v as i32).sum())
-}
-
-/// Byte k of `SPREAD[b]` is 0x10 if bit k of `b` is set.
-static SPREAD: [u64; 256] = {
-    let mut t = [0u64; 256];
-    let mut b = 0;
-    while b < 256 {
-        let mut k = 0;
-        while k < 8 {
-            if b & (1 << k) != 0 {
-                t[b] |= 0x10 << (8 * k);
-            }
-            k += 1;
-        }
-        b += 1;
-    }
-    t
-};
-
-const M4: u64 = 0x0f0f_0f0f_0f0f_0f0f;
-const M16: u64 = 0x00ff_00ff_00ff_00ff;
-
-/// `Σ w·(a+128)` and `Σ w` for one block of one row.
-#[inline(always)]
-fn swar_block(kind: Nib, p: *const u8, y: &[u64; 8]) -> (i64, i64) {
-    // SAFETY: `p` points at a whole weight block of `kind` (callers).
-    let (v0, v1, qh) = unsafe {
-        let q = p.add(kind.qs()) as *const u64;
-        let qh = if kind == Nib::Q5_0 {
-            (p.add(layout::q5_0::QH) as *const u32).read_unaligned()
-        } else {
-            0
-        };
-        (q.read_unaligned(), q.add(1).read_unaligned(), qh)
-    };
-    let mut l0 = v0 & M4;
-    let mut h0 = (v0 >> 4) & M4;
-    let mut l1 = v1 & M4;
-    let mut h1 = (v1 >> 4) & M4;
-    if kind == Nib::Q5_0 {
-        l0 |= SPREAD[(qh & 0xff) as usize];
-        l1 |= SPREAD[((qh >> 8) & 0xff) as usize];
-        h0 |= SPREAD[((qh >> 16) & 0xff) as usize];
-        h1 |= SPREAD[(qh >> 24) as usize];
-    }
-    // Σw: bytes of l0+h0+l1+h1 (each <= 4 · 31 < 256), paired into 16-bit
-    // fields, then summed by a multiply (total <= 992 < 2^16).
-    let b = l0 + h0 + l1 + h1;
-    let b = (b & M16) + ((b >> 8) & M16);
-    let sw = (b.wrapping_mul(0x0001_0001_0001_0001) >> 48) as i64;
-    let x = [
-        l0 & M16,
-        (l0 >> 8) & M16,
-        h0 & M16,
-        (h0 >> 8) & M16,
-        l1 & M16,
-        (l1 >> 8) & M16,
-        h1 & M16,
-        (h1 >> 8) & M16,
-    ];
-    let m = |i: usize| x[i].wrapping_mul(y[i]);
-    let dot = if kind == Nib::Q5_0 {
-        ((m(0).wrapping_add(m(1)) >> 48)
-            + (m(2).wrapping_add(m(3)) >> 48)
-            + (m(4).wrapping_add(m(5)) >> 48)
-            + (m(6).wrapping_add(m(7)) >> 48)) as i64
-    } else {
-        ((m(0)
-            .wrapping_add(m(1))
-            .wrapping_add(m(2))
-            .wrapping_add(m(3))
-            >> 48)
-            + (m(4)
-                .wrapping_add(m(5))
-                .wrapping_add(m(6))
-                .wrapping_add(m(7))
-                >> 48)) as i64
-    };
-    (dot, sw)
-}
-
-fn swar_row(kind: Nib, row: *const u8, sw: &Swar) -> f32 {
-    let bytes = kind.bytes();
-    let mut acc = 0i128;
-    for (b, y) in sw.y.iter().enumerate() {
-        let p = row.wrapping_add(b * bytes);
-        let (dot, sum_w) = swar_block(kind, p, y);
-        // Σ q·a = Σ q·(a+128) - 128 Σ q; then the format's offset.
-        let mut sumi = dot - 128 * sum_w;
-        match kind {
-            Nib::Q4_0 => sumi -= 8 * sw.sum_a[b] as i64,
-            Nib::Q5_0 => sumi -= 16 * sw.sum_a[b] as i64,
-            Nib::Q4_1 => {}
-        }
-        // SAFETY: `p` is a whole block (callers).
-        let (mw, ew) = unsafe { f16_parts_at(p) };
-        let (ma, ea) = sw.d[b];
-        fix_add(&mut acc, sumi * (mw * ma) as i64, ew + ea);
-        if kind == Nib::Q4_1 {
-            // SAFETY: as above.
-            let (mm, em) = unsafe { f16_parts_at(p.add(layout::q4_1::M)) };
-            let (ms, es) = sw.s[b];
-            fix_add(&mut acc, (mm * ms) as i64, em + es);
-        }
-    }
-    fix_to_f32(acc)
-}
-
-fn gemm_swar(
-    kind: Nib,
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
-    let nb = x.blocks_per_token();
-    let rb = w.row_bytes();
-    for t in 0..x.n_tokens {
-        let mut sw = Swar {
-            y: Vec::with_capacity(nb),
-            sum_a: Vec::with_capacity(nb),
-            d: Vec::with_capacity(nb),
-            s: Vec::with_capacity(nb),
-        };
-        match (kind, x.data) {
-            (Nib::Q4_1, ActData::Q8_1(a)) => {
-                check(w, x, a.len(), &rows, out, ld);
-                for y in &a[t * nb..(t + 1) * nb] {
-                    let (yw, s) = swar_prep(&y.qs);
-                    sw.y.push(yw);
-                    sw.sum_a.push(s);
-                    sw.d.push(act_parts(y.d));
-                    sw.s.push(act_parts(y.s));
-                }
-            }
-            (Nib::Q4_0 | Nib::Q5_0, ActData::Q8_0(a)) => {
-                check(w, x, a.len(), &rows, out, ld);
-                for y in &a[t * nb..(t + 1) * nb] {
-                    let (yw, s) = swar_prep(&y.qs);
-                    sw.y.push(yw);
-                    sw.sum_a.push(s);
-                    sw.d.push(act_parts(y.d));
-                }
-            }
-            _ => return,
-        }
-        for r in rows.clone() {
-            out[t * ld + r - rows.start] =
-                swar_row(kind, w.data.as_ptr().wrapping_add(r * rb), &sw);
-        }
-    }
-}
-
-pub fn gemm_q4_0_swar(
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
-    gemm_swar(Nib::Q4_0, w, x, rows, out, ld)
-}
-
-pub fn gemm_q4_1_swar(
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
-    gemm_swar(Nib::Q4_1, w, x, rows, out, ld)
-}
-
-pub fn gemm_q5_0_swar(
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
-    gemm_swar(Nib::Q5_0, w, x, rows, out, ld)
-}
-
-#[cfg(test)]
-mod swar_tests {
-    use super::*;
-
-    #[test]
-    fn swar_block_is_exact() {
-        let mut rng = crate::rng::Rng::new(7);
-        for kind in [Nib::Q4_0, Nib::Q4_1, Nib::Q5_0] {
-            for _ in 0..200 {
-                let mut blk = [0u8; 22];
-                for b in blk.iter_mut() {
-                    *b = rng.below(256) as u8;
-                }
-                let mut qs = [0i8; QK];
-                for q in qs.iter_mut() {
-                    *q = (rng.below(255) as i32 - 127) as i8;
-                }
-                let (y, _) = swar_prep(&qs);
-                let (dot, sw) = swar_block(kind, blk.as_ptr(), &y);
-                let o = kind.qs();
-                let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
-                let (mut want, mut want_sw) = (0i64, 0i64);
-                for j in 0..16 {
-                    let mut lo = (blk[o + j] & 0xf) as i64;
-                    let mut hi = (blk[o + j] >> 4) as i64;
-                    if kind == Nib::Q5_0 {
-                        lo |= (((qh >> j) & 1) << 4) as i64;
-                        hi |= (((qh >> (j + 16)) & 1) << 4) as i64;
-                    }
-                    want += lo * (qs[j] as i64 + 128) + hi * (qs[j + 16] as i64 + 128);
-                    want_sw += lo + hi;
-                }
-                assert_eq!((dot, sw), (want, want_sw));
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // SiLU without `expf` (whose ~25 float instructions each cost a helper call
 // under TCG): `exp(-g) = 2^t`, `t = -g·log2(e)` split in fixed point into
 // `n + i/256 + r/2^24`; `2^(i/256)` from a table with linear interpolation
@@ -1158,95 +899,12 @@ mod silu_tests {
 }
 
 // ---------------------------------------------------------------------------
-// SWAR Q8_0: two 8-bit weights per u64 (32-bit fields: elements j and j+4 of
-// each 8 bytes), so a multiply gives a 2-element dot product, and all 16
-// products of a block can be summed before the shift (field 1 <= 16 · 2 ·
-// 255² < 2^32, field 0 <= 16 · 255² < 2^32). Both operands are offset by
-// 128 (unsigned); the offsets are removed with `Σw` and `Σa`.
-
-fn swar_prep_q8(qs: &[i8; QK]) -> ([u64; 16], i32) {
-    let mut y = [0u64; 16];
-    for m in 0..4 {
-        for j in 0..4 {
-            let lo = (qs[8 * m + j] as i32 + 128) as u64;
-            let hi = (qs[8 * m + j + 4] as i32 + 128) as u64;
-            // Reversed: element 8m+j meets field 1 of X.
-            y[4 * m + j] = (lo << 32) | hi;
-        }
-    }
-    (y, qs.iter().map(|&v| v as i32).sum())
-}
-
-const M32B: u64 = 0x0000_00ff_0000_00ff;
-
-#[inline(always)]
-fn swar_block_q8(p: *const u8, y: &[u64; 16]) -> i64 {
-    // SAFETY: `p` points at the 32 quants of a Q8_0 block (callers).
-    let v: [u64; 4] = unsafe {
-        let q = p as *const u64;
-        [
-            q.read_unaligned(),
-            q.add(1).read_unaligned(),
-            q.add(2).read_unaligned(),
-            q.add(3).read_unaligned(),
-        ]
-    };
-    let mut acc = 0u64;
-    let mut sx = 0u64;
-    for m in 0..4 {
-        let x = v[m] ^ 0x8080_8080_8080_8080;
-        sx += (x & M16) + ((x >> 8) & M16);
-        for j in 0..4 {
-            acc = acc.wrapping_add(((x >> (8 * j)) & M32B).wrapping_mul(y[4 * m + j]));
-        }
-    }
-    let s_x = (sx.wrapping_mul(0x0001_0001_0001_0001) >> 48) as i64;
-    // Σ(w+128)(a+128) = Σwa + 128 Σw + 128 Σa + 32 · 128²; Σw = s_x - 4096.
-    (acc >> 32) as i64 - 128 * s_x
-}
-
-pub fn gemm_q8_0_swar(
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
-    use layout::q8_0::*;
-    let ActData::Q8_0(a) = x.data else { return };
-    check(w, x, a.len(), &rows, out, ld);
-    let nb = x.blocks_per_token();
-    let rb = w.row_bytes();
-    for t in 0..x.n_tokens {
-        let mut ys = Vec::with_capacity(nb);
-        let mut sa = Vec::with_capacity(nb);
-        let mut ds = Vec::with_capacity(nb);
-        for y in &a[t * nb..(t + 1) * nb] {
-            let (yw, s) = swar_prep_q8(&y.qs);
-            ys.push(yw);
-            sa.push(s as i64);
-            ds.push(act_parts(y.d));
-        }
-        for r in rows.clone() {
-            let row = w.data.as_ptr().wrapping_add(r * rb);
-            let mut acc = 0i128;
-            for b in 0..nb {
-                let p = row.wrapping_add(b * BYTES);
-                let sumi = swar_block_q8(p.wrapping_add(QS), &ys[b]) - 128 * sa[b];
-                // SAFETY: `p` is a whole block of row r < n_rows (checked).
-                let (mw, ew) = unsafe { f16_parts_at(p) };
-                let (ma, ea) = ds[b];
-                fix_add(&mut acc, sumi * (mw * ma) as i64, ew + ea);
-            }
-            out[t * ld + r - rows.start] = fix_to_f32(acc);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // SWAR k-quants. The activations of every 32 elements as 8 words: word
 // 2m + par, field f ↔ element 8m + 2f + par (reversed in the field order),
 // the order in which `(x & M16, (x >> 8) & M16)` takes bytes 8m..8m+8.
+
+const M4: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+const M16: u64 = 0x00ff_00ff_00ff_00ff;
 
 fn swar_prep_k(qs: &[i8; QK_K]) -> Vec<[u64; 8]> {
     qs.chunks_exact(32)
@@ -1524,6 +1182,280 @@ pub fn gemm_q6_k_plain(
         let acts = &a[t * nb..(t + 1) * nb];
         for r in rows.clone() {
             out[t * ld + r - rows.start] = dot_q6_k_plain(w.row(r), acts);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SWAR kernels for the 32-element formats (Q4_0, Q4_1, Q5_0, Q8_0): plain
+// 64-bit integer multiplies, no vector arithmetic at all. Under QEMU 7.2's
+// system-mode TCG they run 2.7-4x faster than the vector kernels above
+// (`/bench kernels` in the kernel: Q4_1 1536x576 16 ns per 32 weights
+// against 87, Q8_0 49152x576 24 ns against 64).
+//
+// Four 4/5-bit weights sit in the 16-bit fields of a u64 `X` (field f =
+// element e_f, see [`swar_elem`]); the matching *signed* activations form
+// `Y = Σ_f a_f · 2^(16(3-f))` as a wrapping integer. In the wrapping
+// product `X · Y` the terms `w_f a_f` all land at 2^48, the ones above wrap
+// away, and the ones below stay under 2^47 in magnitude for up to four
+// words summed (4 · (3 · 15 · 127 · 2^32 + ...) < 2^46.5; Q5_0 shifts each
+// product alone: its fields reach 31), so `(Σ X·Y + 2^47) >> 48`
+// (arithmetic) is `Σ w·a` exactly (|Σ| <= 16 · 15 · 127 < 2^15). Q8_0 does
+// the same with two 32-bit fields (weights offset to 0..255, removed with
+// `128 Σa`).
+//
+// Scales in fixed point: an f16 `h` is `W(h) · 2^-25` with `W` an integer
+// (< 2^42), so a block adds `(sumi · W(d_a)) · W(d_w)` (a 64 × 64 → 128-bit
+// multiply) to an i128 at 2^-50; no float instruction per block.
+//
+// Fewer guest memory accesses: every guest load and store goes through
+// TCG's soft TLB, so a block's activation words are loaded once into xmm
+// registers (which TCG keeps in its CPU state) and used for four rows; a
+// row's block costs its 2-4 weight loads and one scale load. Each row
+// block is one inline-asm statement from `tcg_asm.py` (see [`super::tcg_asm`]),
+// so LLVM neither spills nor vectorizes it into SSE code that TCG runs
+// through helpers. The asm needs BMI2 (`shlx`).
+
+/// Element order of the 8 `X` words of a block: for half h (bytes 8h..8h+8
+/// of `qs`): low nibbles even/odd, high nibbles even/odd; field f.
+#[inline(always)]
+fn swar_elem(word: usize, f: usize) -> usize {
+    let h = word / 4;
+    let base = if (word / 2).is_multiple_of(2) {
+        8 * h
+    } else {
+        16 + 8 * h
+    };
+    base + 2 * f + word % 2
+}
+
+/// Rows per pass over a block's activation words (held in xmm registers).
+const SWAR_ROWS: usize = 4;
+
+/// Fixed-point position of the SWAR accumulators (`2^-SWAR_FIX`).
+const SWAR_FIX: i32 = 50;
+
+/// `h` (f16 bits) as `W` with value `W · 2^-25`, exactly (no branch).
+#[inline(always)]
+fn f16_w(h: u32) -> i64 {
+    let e = (h >> 10) & 31;
+    let norm = (e != 0) as u64;
+    let m = (h & 0x3ff) as u64 | (norm << 10);
+    let w = (m << (e | (norm as u32 ^ 1))) as i64;
+    let s = ((h << 16) as i32 >> 31) as i64;
+    (w ^ s) - s
+}
+
+/// An activation scale (f32 holding an f16 value) as [`f16_w`].
+fn act_w(d: f32) -> i64 {
+    f16_w(half::f16::from_f32(d).to_bits() as u32)
+}
+
+/// Two u64 from 16 bytes at `p`, as an xmm register (two 64-bit loads).
+#[inline(always)]
+unsafe fn ld_x2(p: *const u64) -> __m128i {
+    let r: __m128i;
+    core::arch::asm!(
+        "vmovq {r}, qword ptr [{p}]",
+        "vpinsrq {r}, {r}, qword ptr [{p} + 8], 1",
+        p = in(reg) p,
+        r = out(xmm_reg) r,
+        options(pure, readonly, nostack, preserves_flags),
+    );
+    r
+}
+
+const K_Q4_0: u8 = 0;
+const K_Q4_1: u8 = 1;
+const K_Q5_0: u8 = 2;
+
+/// A nibble format's block activations: the 8 signed `Y`
+/// words (field order of [`swar_elem`]), `W(d)`, and for Q4_1 `W(s)`, for
+/// Q4_0/Q5_0 the offset `8 Σa` / `16 Σa`.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct NibAct([u64; 10]);
+
+fn nib_prep<const K: u8>(qs: &[i8; QK], d: f32, s: f32) -> NibAct {
+    let mut w = [0u64; 10];
+    for (wd, yw) in w.iter_mut().take(8).enumerate() {
+        let mut y = 0i64;
+        for f in 0..4 {
+            y = y.wrapping_add((qs[swar_elem(wd, f)] as i64) << (16 * (3 - f)));
+        }
+        *yw = y as u64;
+    }
+    let sum: i64 = qs.iter().map(|&v| v as i64).sum();
+    w[8] = act_w(d) as u64;
+    w[9] = match K {
+        K_Q4_1 => act_w(s),
+        K_Q4_0 => 8 * sum,
+        _ => 16 * sum,
+    } as u64;
+    NibAct(w)
+}
+
+/// Rows `p + r * rb` (r < R) against `nb` activation blocks at `ap`: the
+/// accumulators (i128 at 2^-50) live in xmm registers, the block's
+/// activation words too; each row block is one asm statement (so LLVM
+/// neither interleaves the rows, which spills, nor vectorizes their scale
+/// decoding into SSE code, which TCG runs through helpers).
+#[inline(always)]
+unsafe fn nib_rows<const K: u8, const R: usize>(
+    p: *const u8,
+    rb: usize,
+    ap: *const NibAct,
+    nb: usize,
+) -> [i128; R] {
+    let bytes = match K {
+        K_Q4_0 => layout::q4_0::BYTES,
+        K_Q4_1 => layout::q4_1::BYTES,
+        _ => layout::q5_0::BYTES,
+    };
+    let mut acc = [_mm_setzero_si128(); R];
+    for b in 0..nb {
+        let q = ap.add(b) as *const u64;
+        let a = [
+            ld_x2(q),
+            ld_x2(q.add(2)),
+            ld_x2(q.add(4)),
+            ld_x2(q.add(6)),
+            ld_x2(q.add(8)),
+        ];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let pb = p.add(r * rb + b * bytes);
+            match K {
+                K_Q4_0 => asm_q4_0(pb, &a, acc),
+                K_Q4_1 => asm_q4_1(pb, &a, acc),
+                _ => asm_q5_0(pb, &a, acc),
+            }
+        }
+    }
+    acc.map(|v| core::mem::transmute::<__m128i, i128>(v))
+}
+
+fn gemm_nib_swar<const K: u8>(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+    let nb = x.blocks_per_token();
+    let rb = w.row_bytes();
+    let base = w.data.as_ptr();
+    for t in 0..x.n_tokens {
+        let acts: Vec<NibAct> = match (K, x.data) {
+            (K_Q4_1, ActData::Q8_1(a)) => {
+                check(w, x, a.len(), &rows, out, ld);
+                a[t * nb..(t + 1) * nb]
+                    .iter()
+                    .map(|y| nib_prep::<K>(&y.qs, y.d, y.s))
+                    .collect()
+            }
+            (K_Q4_0 | K_Q5_0, ActData::Q8_0(a)) => {
+                check(w, x, a.len(), &rows, out, ld);
+                a[t * nb..(t + 1) * nb]
+                    .iter()
+                    .map(|y| nib_prep::<K>(&y.qs, y.d, 0.0))
+                    .collect()
+            }
+            _ => return,
+        };
+        let o = &mut out[t * ld..];
+        let mut r = rows.start;
+        // SAFETY (both): rows r..r + SWAR_ROWS < rows.end <= n_rows (checked), nb
+        // blocks each; `acts` holds nb blocks.
+        while r + SWAR_ROWS <= rows.end {
+            let acc = unsafe { nib_rows::<K, SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) };
+            for (i, &a) in acc.iter().enumerate() {
+                o[r + i - rows.start] = fix_to_f32_at::<SWAR_FIX>(a);
+            }
+            r += SWAR_ROWS;
+        }
+        while r < rows.end {
+            let acc = unsafe { nib_rows::<K, 1>(base.add(r * rb), rb, acts.as_ptr(), nb) };
+            o[r - rows.start] = fix_to_f32_at::<SWAR_FIX>(acc[0]);
+            r += 1;
+        }
+    }
+}
+
+pub fn gemm_q4_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+    gemm_nib_swar::<K_Q4_0>(w, x, rows, out, ld)
+}
+
+pub fn gemm_q4_1_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+    gemm_nib_swar::<K_Q4_1>(w, x, rows, out, ld)
+}
+
+pub fn gemm_q5_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+    gemm_nib_swar::<K_Q5_0>(w, x, rows, out, ld)
+}
+
+/// A Q8_0 block's activations: 16 signed words `Y[4m + j] =
+/// a[8m + j + 4] + a[8m + j] · 2^32` (two products per multiply in the
+/// upper 32-bit field), `W(d)` and `128 Σa` (the weights are offset by 128
+/// to unsigned fields).
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Q8Act([u64; 18]);
+
+fn q8_prep(qs: &[i8; QK], d: f32) -> Q8Act {
+    let mut w = [0u64; 18];
+    for m in 0..4 {
+        for j in 0..4 {
+            let lo = qs[8 * m + j] as i64;
+            let hi = qs[8 * m + j + 4] as i64;
+            w[4 * m + j] = hi.wrapping_add(lo << 32) as u64;
+        }
+    }
+    w[16] = act_w(d) as u64;
+    w[17] = (128 * qs.iter().map(|&v| v as i64).sum::<i64>()) as u64;
+    Q8Act(w)
+}
+
+#[inline(always)]
+unsafe fn q8_rows<const R: usize>(p: *const u8, rb: usize, ap: *const Q8Act, nb: usize) -> [i128; R] {
+    use layout::q8_0::BYTES;
+    let mut acc = [_mm_setzero_si128(); R];
+    for b in 0..nb {
+        let q = ap.add(b) as *const u64;
+        let a = [
+            ld_x2(q),
+            ld_x2(q.add(2)),
+            ld_x2(q.add(4)),
+            ld_x2(q.add(6)),
+            ld_x2(q.add(8)),
+            ld_x2(q.add(10)),
+            ld_x2(q.add(12)),
+            ld_x2(q.add(14)),
+            ld_x2(q.add(16)),
+        ];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            asm_q8_0(p.add(r * rb + b * BYTES), &a, acc);
+        }
+    }
+    acc.map(|v| core::mem::transmute::<__m128i, i128>(v))
+}
+
+pub fn gemm_q8_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+    let ActData::Q8_0(a) = x.data else { return };
+    check(w, x, a.len(), &rows, out, ld);
+    let nb = x.blocks_per_token();
+    let rb = w.row_bytes();
+    let base = w.data.as_ptr();
+    for t in 0..x.n_tokens {
+        let acts: Vec<Q8Act> = a[t * nb..(t + 1) * nb].iter().map(|y| q8_prep(&y.qs, y.d)).collect();
+        let o = &mut out[t * ld..];
+        let mut r = rows.start;
+        // SAFETY (both): rows r..r + SWAR_ROWS < rows.end <= n_rows (checked), nb
+        // blocks each; `acts` holds nb blocks.
+        while r + SWAR_ROWS <= rows.end {
+            let acc = unsafe { q8_rows::<SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) };
+            for (i, &a) in acc.iter().enumerate() {
+                o[r + i - rows.start] = fix_to_f32_at::<SWAR_FIX>(a);
+            }
+            r += SWAR_ROWS;
+        }
+        while r < rows.end {
+            let acc = unsafe { q8_rows::<1>(base.add(r * rb), rb, acts.as_ptr(), nb) };
+            o[r - rows.start] = fix_to_f32_at::<SWAR_FIX>(acc[0]);
+            r += 1;
         }
     }
 }
