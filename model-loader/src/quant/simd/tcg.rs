@@ -31,7 +31,7 @@ use alloc::vec::Vec;
 use core::arch::x86_64::*;
 use core::ops::Range;
 
-use super::tcg_asm::{asm_q4_0, asm_q4_1, asm_q5_0, asm_q8_0};
+use super::tcg_asm::{asm_q4_0, asm_q4_1, asm_q5_0, asm_q6_k, asm_q8_0};
 use crate::quant::blocks::{layout, BlockQ8_0, BlockQ8_1, BlockQ8_K, QK, QK_K};
 use crate::quant::matrix::{ActData, Acts, QMatrix};
 
@@ -948,7 +948,6 @@ fn gemm_k_swar(
     rows: Range<usize>,
     out: &mut [f32],
     ld: usize,
-    q6: bool,
 ) {
     let ActData::Q8_K(a) = x.data else { return };
     check(w, x, a.len(), &rows, out, ld);
@@ -964,68 +963,33 @@ fn gemm_k_swar(
                 let y = &ys[b];
                 // SAFETY: block b of row r < n_rows (checked).
                 let (sumi, d, dmin, summ) = unsafe {
-                    if q6 {
-                        use layout::q6_k::*;
-                        let p = row.add(b * BYTES);
-                        let sc = p.add(SCALES) as *const i8;
-                        let mut sumi = 0i64;
-                        for h in 0..2 {
-                            for m in 0..4 {
-                                let a0 = rd64(p.add(QL + 64 * h + 8 * m));
-                                let b0 = rd64(p.add(QL + 64 * h + 32 + 8 * m));
-                                let hq = rd64(p.add(QH + 32 * h + 8 * m));
-                                let m3 = 0x0303_0303_0303_0303u64;
-                                let q = [
-                                    (a0 & M4) | ((hq & m3) << 4),
-                                    (b0 & M4) | (((hq >> 2) & m3) << 4),
-                                    ((a0 >> 4) & M4) | (((hq >> 4) & m3) << 4),
-                                    ((b0 >> 4) & M4) | (((hq >> 6) & m3) << 4),
-                                ];
-                                for (g, &qg) in q.iter().enumerate() {
-                                    let yw = &y[4 * h + g];
-                                    let (dq, sq) = swar8(qg, yw[2 * m], yw[2 * m + 1]);
-                                    // Σ q·a for these 8 elements; scale by
-                                    // the 16-element group (m < 2: first).
-                                    let s = *sc.add(8 * h + 2 * g + m / 2) as i64;
-                                    sumi += s * (dq - 128 * sq);
-                                }
-                            }
+                    use layout::q4_k::*;
+                    let p = row.add(b * BYTES);
+                    let scales = core::slice::from_raw_parts(p.add(SCALES), 12);
+                    let mut sumi = 0i64;
+                    let mut summ = 0i64;
+                    for c in 0..4 {
+                        let (s0, m0) = crate::quant::blocks::scale_min_k4(2 * c, scales);
+                        let (s1, m1) = crate::quant::blocks::scale_min_k4(2 * c + 1, scales);
+                        let (mut d0, mut d1) = (0i64, 0i64);
+                        for m in 0..4 {
+                            let v = rd64(p.add(QS + 32 * c + 8 * m));
+                            let (dl, sl) = swar8(v & M4, y[2 * c][2 * m], y[2 * c][2 * m + 1]);
+                            let (dh, sh) = swar8(
+                                (v >> 4) & M4,
+                                y[2 * c + 1][2 * m],
+                                y[2 * c + 1][2 * m + 1],
+                            );
+                            d0 += dl - 128 * sl;
+                            d1 += dh - 128 * sh;
                         }
-                        // -32 Σ sc · Σa (bsums are sums of 16).
-                        let mut off = 0i64;
-                        for k in 0..16 {
-                            off += *sc.add(k) as i64 * yb.bsums[k] as i64;
-                        }
-                        (sumi - 32 * off, f16_at(p.add(D)), 0.0, 0i64)
-                    } else {
-                        use layout::q4_k::*;
-                        let p = row.add(b * BYTES);
-                        let scales = core::slice::from_raw_parts(p.add(SCALES), 12);
-                        let mut sumi = 0i64;
-                        let mut summ = 0i64;
-                        for c in 0..4 {
-                            let (s0, m0) = crate::quant::blocks::scale_min_k4(2 * c, scales);
-                            let (s1, m1) = crate::quant::blocks::scale_min_k4(2 * c + 1, scales);
-                            let (mut d0, mut d1) = (0i64, 0i64);
-                            for m in 0..4 {
-                                let v = rd64(p.add(QS + 32 * c + 8 * m));
-                                let (dl, sl) = swar8(v & M4, y[2 * c][2 * m], y[2 * c][2 * m + 1]);
-                                let (dh, sh) = swar8(
-                                    (v >> 4) & M4,
-                                    y[2 * c + 1][2 * m],
-                                    y[2 * c + 1][2 * m + 1],
-                                );
-                                d0 += dl - 128 * sl;
-                                d1 += dh - 128 * sh;
-                            }
-                            sumi += s0 as i64 * d0 + s1 as i64 * d1;
-                            summ += m0 as i64
-                                * (yb.bsums[4 * c] as i64 + yb.bsums[4 * c + 1] as i64)
-                                + m1 as i64
-                                    * (yb.bsums[4 * c + 2] as i64 + yb.bsums[4 * c + 3] as i64);
-                        }
-                        (sumi, f16_at(p.add(D)), f16_at(p.add(DMIN)), summ)
+                        sumi += s0 as i64 * d0 + s1 as i64 * d1;
+                        summ += m0 as i64
+                            * (yb.bsums[4 * c] as i64 + yb.bsums[4 * c + 1] as i64)
+                            + m1 as i64
+                                * (yb.bsums[4 * c + 2] as i64 + yb.bsums[4 * c + 3] as i64);
                     }
+                    (sumi, f16_at(p.add(D)), f16_at(p.add(DMIN)), summ)
                 };
                 sum += d * yb.d * sumi as f32 - dmin * yb.d * summ as f32;
             }
@@ -1041,9 +1005,41 @@ pub fn gemm_q4_k_swar(
     out: &mut [f32],
     ld: usize,
 ) {
-    gemm_k_swar(w, x, rows, out, ld, false)
+    gemm_k_swar(w, x, rows, out, ld)
 }
 
+/// Q6_K activations for [`asm_q6_k`]: 64 signed words `Y` in the order
+/// (h, g, c, par) (word fields: elements `128h + 32g + 8c + 2f + par`,
+/// reversed as in [`nib_prep`]), then per 16-element sub-block the start
+/// value `-4K - 32 Σa` (removes the kernel's bias and the weights' offset).
+#[repr(C, align(16))]
+struct Q6Act([u64; 80]);
+
+/// The per-word bias of [`asm_q6_k`] (4 products of 0..63 and -128..127
+/// land in 0..64260).
+const Q6_BIAS: i64 = 32256;
+
+fn q6_prep(a: &BlockQ8_K) -> Q6Act {
+    let mut w = [0u64; 80];
+    for (i, yw) in w.iter_mut().take(64).enumerate() {
+        let (hgc, par) = (i / 2, i % 2);
+        let (h, g, c) = (hgc / 16, hgc / 4 % 4, hgc % 4);
+        let base = 128 * h + 32 * g + 8 * c + par;
+        let mut y = 0i64;
+        for f in 0..4 {
+            y = y.wrapping_add((a.qs[base + 2 * f] as i64) << (16 * (3 - f)));
+        }
+        *yw = y as u64;
+    }
+    for (k, &b) in a.bsums.iter().enumerate() {
+        w[64 + k] = (-4 * Q6_BIAS - 32 * b as i64) as u64;
+    }
+    Q6Act(w)
+}
+
+/// Q6_K: each super-block of a row is one [`asm_q6_k`] statement (see the
+/// SWAR kernels of the 32-element formats for the technique); the scales
+/// in float, once per 256 weights.
 pub fn gemm_q6_k_swar(
     w: &QMatrix<'_>,
     x: &Acts<'_>,
@@ -1051,7 +1047,29 @@ pub fn gemm_q6_k_swar(
     out: &mut [f32],
     ld: usize,
 ) {
-    gemm_k_swar(w, x, rows, out, ld, true)
+    use layout::q6_k::{BYTES, D};
+    let ActData::Q8_K(a) = x.data else { return };
+    check(w, x, a.len(), &rows, out, ld);
+    let nb = x.blocks_per_token();
+    let rb = w.row_bytes();
+    let base = w.data.as_ptr();
+    for t in 0..x.n_tokens {
+        let acts = &a[t * nb..(t + 1) * nb];
+        let ys: Vec<Q6Act> = acts.iter().map(q6_prep).collect();
+        for r in rows.clone() {
+            let mut sum = 0.0f32;
+            for (b, (y, ya)) in ys.iter().zip(acts).enumerate() {
+                // SAFETY: block b of row r < n_rows (checked); `y` is its
+                // activation block as `asm_q6_k` expects it.
+                let (sumi, d) = unsafe {
+                    let p = base.add(r * rb + b * BYTES);
+                    (asm_q6_k(p, y.0.as_ptr()), f16_at(p.add(D)))
+                };
+                sum += d * ya.d * sumi as f32;
+            }
+            out[t * ld + r - rows.start] = sum;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1124,65 +1142,6 @@ pub fn attend(
     }
     for (o, a) in out.iter_mut().zip(acc) {
         *o = fix_to_f32(a);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Q6_K for TCG: the plain scalar loop (the first version of
-// `scalar::dot_q6_k`), which measured fastest in the real model under TCG
-// (the SWAR and vector variants lose to it there; the current scalar
-// reference, restructured to vectorize natively, is ~10x slower under TCG).
-
-/// Q6_K row · Q8_K activations, plain integer loops.
-fn dot_q6_k_plain(row: &[u8], x: &[BlockQ8_K]) -> f32 {
-    use layout::q6_k::*;
-    let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(BYTES).zip(x) {
-        let mut sumi = 0i32;
-        for half in 0..2 {
-            let ql = &b[QL + 64 * half..QL + 64 * half + 64];
-            let qh = &b[QH + 32 * half..QH + 32 * half + 32];
-            let sc = &b[SCALES + 8 * half..SCALES + 8 * half + 8];
-            let a = &y.qs[128 * half..128 * half + 128];
-            // Four groups of 32 (q1..q4 of llama.cpp), each two sub-blocks of 16.
-            let mut group = [[0i32; 2]; 4];
-            for l in 0..32 {
-                let is = l / 16;
-                let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
-                let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-                let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
-                group[0][is] += q1 * a[l] as i32;
-                group[1][is] += q2 * a[l + 32] as i32;
-                group[2][is] += q3 * a[l + 64] as i32;
-                group[3][is] += q4 * a[l + 96] as i32;
-            }
-            for (g, sums) in group.iter().enumerate() {
-                for (is, &s) in sums.iter().enumerate() {
-                    sumi += (sc[2 * g + is] as i8) as i32 * s;
-                }
-            }
-        }
-        sum += f16_at(b[D..].as_ptr()) * y.d * sumi as f32;
-    }
-    sum
-}
-
-pub fn gemm_q6_k_plain(
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
-    let ActData::Q8_K(a) = x.data else { return };
-    check(w, x, a.len(), &rows, out, ld);
-    let nb = x.blocks_per_token();
-    for t in 0..x.n_tokens {
-        let acts = &a[t * nb..(t + 1) * nb];
-        for r in rows.clone() {
-            out[t * ld + r - rows.start] = dot_q6_k_plain(w.row(r), acts);
-        }
     }
 }
 
