@@ -406,6 +406,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
                 self.tokens.push(next);
             }
         };
+        let t_gen = io.now_us();
         let rest = detok.finish();
         if !rest.is_empty() {
             io.text(&rest);
@@ -424,7 +425,6 @@ impl<'m, 'a> Conversation<'m, 'a> {
             }
             self.tokens.extend_from_slice(&tail);
         }
-        let t2 = io.now_us();
 
         self.turns.push(Turn {
             user: user.to_string(),
@@ -438,7 +438,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
             prompt_tokens: plan.tokens.len(),
             prefill_us: t1.saturating_sub(t0),
             generated: self.turns.last().map_or(0, |t| t.reply_tokens.len()),
-            decode_us: t2.saturating_sub(t1),
+            decode_us: t_gen.saturating_sub(t1),
             stop,
             dropped_turns: dropped,
             context_used: self.tokens.len(),

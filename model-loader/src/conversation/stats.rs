@@ -37,7 +37,9 @@ pub struct ReplyStats {
     pub prefill_us: u64,
     /// Tokens generated (end-of-generation tokens not counted).
     pub generated: usize,
-    /// Microseconds from the end of the prefill to the end of the reply.
+    /// Microseconds generating them: from the end of the prefill to the
+    /// last token (feeding the last token and the template's close to the
+    /// cache afterwards is not counted).
     pub decode_us: u64,
     pub stop: Stop,
     /// Oldest turns dropped to make room before this reply.
