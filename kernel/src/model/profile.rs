@@ -1,133 +1,25 @@
 //! `/bench profile [N]`: where a decode step's time goes inside the kernel
-//! (the backend's entries wrapped with TSC timers, as `llm-bench
-//! --profile` does on the host). Under QEMU's system-mode TCG every guest
+//! (the backend's entries timed with the TSC by `quant::profile`, as
+//! `llm-bench --profile` does on the host). Under QEMU's system-mode TCG every guest
 //! memory access goes through the soft TLB, so the split differs from the
 //! user-mode one.
 
 use crate::arch::x86_64::cpu;
 use crate::{println, time};
-use alloc::boxed::Box;
-use core::ops::Range;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use half::f16;
-use model_loader::quant::blocks::{BlockQ8_0, BlockQ8_1, BlockQ8_K};
-use model_loader::quant::{Acts, Backend, QMatrix};
-
-static BASE: AtomicPtr<Backend> = AtomicPtr::new(core::ptr::null_mut());
-const NAMES: [&str; 16] = [
-    "gemm_q4_0",
-    "gemm_q4_1",
-    "gemm_q5_0",
-    "gemm_q8_0",
-    "gemm_q4_k",
-    "gemm_q6_k",
-    "gemm_f16",
-    "quantize_q8_0",
-    "quantize_q8_1",
-    "quantize_q8_k",
-    "rmsnorm",
-    "softmax",
-    "silu_mul",
-    "rope",
-    "attend",
-    "add",
-];
-static T: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
-
-fn b() -> &'static Backend {
-    // SAFETY: set once in `wrap` to a leaked (never freed) backend.
-    unsafe { &*BASE.load(Ordering::Relaxed) }
-}
-
-fn timed<R>(i: usize, f: impl FnOnce() -> R) -> R {
-    let t0 = cpu::rdtsc();
-    let r = f();
-    T[i].fetch_add(cpu::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
-    r
-}
-
-macro_rules! g {
-    ($name:ident, $i:expr) => {
-        fn $name(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
-            timed($i, || (b().$name)(w, x, rows, out, ld))
-        }
-    };
-}
-g!(gemm_q4_0, 0);
-g!(gemm_q4_1, 1);
-g!(gemm_q5_0, 2);
-g!(gemm_q8_0, 3);
-g!(gemm_q4_k, 4);
-g!(gemm_q6_k, 5);
-g!(gemm_f16, 6);
-fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
-    timed(7, || (b().quantize_q8_0)(x, y))
-}
-fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
-    timed(8, || (b().quantize_q8_1)(x, y))
-}
-fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8_K]) {
-    timed(9, || (b().quantize_q8_k)(x, y))
-}
-fn rmsnorm(o: &mut [f32], x: &[f32], w: &[f32], e: f32) {
-    timed(10, || (b().rmsnorm)(o, x, w, e))
-}
-fn softmax(x: &mut [f32]) {
-    timed(11, || (b().softmax)(x))
-}
-fn silu_mul(g: &mut [f32], u: &[f32]) {
-    timed(12, || (b().silu_mul)(g, u))
-}
-fn rope(x: &mut [f32], hd: usize, cs: &[f32], neox: bool) {
-    timed(13, || (b().rope)(x, hd, cs, neox))
-}
-fn attend(q: &[f16], k: &[f16], v: &[f16], s: f32, sc: &mut [f32], o: &mut [f32]) {
-    timed(14, || (b().attend)(q, k, v, s, sc, o))
-}
-fn add(y: &mut [f32], x: &[f32]) {
-    timed(15, || (b().add)(y, x))
-}
-
-/// `base` with every entry timed (the counters are reset).
-fn wrap(base: &Backend) -> Backend {
-    BASE.store(Box::leak(Box::new(*base)), Ordering::Relaxed);
-    for t in &T {
-        t.store(0, Ordering::Relaxed);
-    }
-    Backend {
-        gemm_q4_0,
-        gemm_q4_1,
-        gemm_q5_0,
-        gemm_q8_0,
-        gemm_q4_k,
-        gemm_q6_k,
-        gemm_f16,
-        quantize_q8_0,
-        quantize_q8_1,
-        quantize_q8_k,
-        rmsnorm,
-        softmax,
-        silu_mul,
-        rope,
-        attend,
-        add,
-        ..*base
-    }
-}
+use model_loader::quant::profile::{self, ENTRIES};
+use model_loader::quant::{Backend, QMatrix};
 
 /// Runs `n` decode steps (after one warm-up step) with `base`'s entries
 /// timed and prints the time per token of each.
 pub fn decode_profile(model: &model_loader::model::Model<'_>, base: &Backend, n: usize) {
     use model_loader::session::Session;
-    let be = wrap(base);
+    let be = profile::wrap(base, cpu::rdtsc);
     let n_vocab = model.tok_embd.n_rows as u32;
     let run = || -> Result<u64, model_loader::model::ModelError> {
         let mut s = Session::new(model, &be, n + 8, 1)?;
         let mut tok = 1u32;
         s.decode_step(tok)?;
-        for t in &T {
-            t.store(0, Ordering::Relaxed);
-        }
+        profile::reset();
         let t0 = cpu::rdtsc();
         for i in 0..n {
             let l = s.decode_step(tok)?;
@@ -147,8 +39,7 @@ pub fn decode_profile(model: &model_loader::model::Model<'_>, base: &Backend, n:
         1e3 / ms(total).max(1e-9)
     );
     let mut sum = 0;
-    for (i, name) in NAMES.iter().enumerate() {
-        let t = T[i].load(Ordering::Relaxed);
+    for (name, t) in ENTRIES.iter().zip(profile::totals()) {
         sum += t;
         if t > 0 {
             println!(

@@ -34,127 +34,26 @@ fn cpu_time() -> f64 {
     ts.sec as f64 + ts.nsec as f64 * 1e-9
 }
 
-/// `--profile`: the chosen backend's entries wrapped with timers.
+/// `--profile`: the chosen backend's entries timed by `quant::profile`.
 mod profile {
     use super::*;
-    use core::ops::Range;
-    use model_loader::quant::blocks::{BlockQ8_0, BlockQ8_1, BlockQ8_K};
-    use model_loader::quant::{Acts, QMatrix};
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use model_loader::quant::profile::{self as qp, ENTRIES};
     use std::sync::OnceLock;
 
-    pub static BASE: OnceLock<Backend> = OnceLock::new();
-    pub const NAMES: [&str; 16] = [
-        "gemm_q4_0",
-        "gemm_q4_1",
-        "gemm_q5_0",
-        "gemm_q8_0",
-        "gemm_q4_k",
-        "gemm_q6_k",
-        "gemm_f16",
-        "quantize_q8_0",
-        "quantize_q8_1",
-        "quantize_q8_k",
-        "rmsnorm",
-        "softmax",
-        "silu_mul",
-        "rope",
-        "attend",
-        "add",
-    ];
-    pub static T: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
-
-    fn b() -> &'static Backend {
-        BASE.get().expect("set")
-    }
-    fn timed<R>(i: usize, f: impl FnOnce() -> R) -> R {
-        let t0 = Instant::now();
-        let r = f();
-        T[i].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        r
-    }
-    macro_rules! g {
-        ($name:ident, $i:expr) => {
-            fn $name(
-                w: &QMatrix<'_>,
-                x: &Acts<'_>,
-                rows: Range<usize>,
-                out: &mut [f32],
-                ld: usize,
-            ) {
-                timed($i, || (b().$name)(w, x, rows, out, ld))
-            }
-        };
-    }
-    g!(gemm_q4_0, 0);
-    g!(gemm_q4_1, 1);
-    g!(gemm_q5_0, 2);
-    g!(gemm_q8_0, 3);
-    g!(gemm_q4_k, 4);
-    g!(gemm_q6_k, 5);
-    g!(gemm_f16, 6);
-    fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
-        timed(7, || (b().quantize_q8_0)(x, y))
-    }
-    fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
-        timed(8, || (b().quantize_q8_1)(x, y))
-    }
-    fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8_K]) {
-        timed(9, || (b().quantize_q8_k)(x, y))
-    }
-    fn rmsnorm(o: &mut [f32], x: &[f32], w: &[f32], e: f32) {
-        timed(10, || (b().rmsnorm)(o, x, w, e))
-    }
-    fn softmax(x: &mut [f32]) {
-        timed(11, || (b().softmax)(x))
-    }
-    fn silu_mul(g: &mut [f32], u: &[f32]) {
-        timed(12, || (b().silu_mul)(g, u))
-    }
-    fn rope(x: &mut [f32], hd: usize, cs: &[f32], neox: bool) {
-        timed(13, || (b().rope)(x, hd, cs, neox))
-    }
-    fn attend(
-        q: &[half::f16],
-        k: &[half::f16],
-        v: &[half::f16],
-        s: f32,
-        sc: &mut [f32],
-        o: &mut [f32],
-    ) {
-        timed(14, || (b().attend)(q, k, v, s, sc, o))
-    }
-    fn add(y: &mut [f32], x: &[f32]) {
-        timed(15, || (b().add)(y, x))
+    /// Nanoseconds since the first call.
+    fn now_ns() -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
     }
 
     pub fn wrap(base: &Backend) -> &'static Backend {
-        BASE.set(*base).ok();
-        Box::leak(Box::new(Backend {
-            gemm_q4_0,
-            gemm_q4_1,
-            gemm_q5_0,
-            gemm_q8_0,
-            gemm_q4_k,
-            gemm_q6_k,
-            gemm_f16,
-            quantize_q8_0,
-            quantize_q8_1,
-            quantize_q8_k,
-            rmsnorm,
-            softmax,
-            silu_mul,
-            rope,
-            attend,
-            add,
-            ..*base
-        }))
+        Box::leak(Box::new(qp::wrap(base, now_ns)))
     }
 
     pub fn report(total: f64) {
         let mut sum = 0.0;
-        for (i, n) in NAMES.iter().enumerate() {
-            let t = T[i].load(Ordering::Relaxed) as f64 * 1e-9;
+        for (n, t) in ENTRIES.iter().zip(qp::totals()) {
+            let t = t as f64 * 1e-9;
             sum += t;
             if t > 0.0 {
                 eprintln!("  {n:<14} {:>8.3} s {:>5.1}%", t, 100.0 * t / total);

@@ -39,6 +39,7 @@ pub mod backend;
 pub mod blocks;
 pub mod dequant;
 pub mod matrix;
+pub mod profile;
 pub mod quantize;
 pub mod scalar;
 pub mod simd;
