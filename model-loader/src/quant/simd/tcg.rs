@@ -1293,6 +1293,29 @@ unsafe fn nib_rows<const K: u8, const R: usize>(
     acc.map(|v| core::mem::transmute::<__m128i, i128>(v))
 }
 
+/// Rows `rows` of one token into `o` (indexed from `rows.start`):
+/// [`SWAR_ROWS`] rows at a time through `quad(r)`, the rest one by one
+/// through `one(r)`, each an accumulator at `2^-SWAR_FIX`.
+#[inline(always)]
+fn swar_rows(
+    rows: &Range<usize>,
+    o: &mut [f32],
+    quad: impl Fn(usize) -> [i128; SWAR_ROWS],
+    one: impl Fn(usize) -> [i128; 1],
+) {
+    let mut r = rows.start;
+    while r + SWAR_ROWS <= rows.end {
+        for (i, a) in quad(r).into_iter().enumerate() {
+            o[r + i - rows.start] = fix_to_f32_at::<SWAR_FIX>(a);
+        }
+        r += SWAR_ROWS;
+    }
+    while r < rows.end {
+        o[r - rows.start] = fix_to_f32_at::<SWAR_FIX>(one(r)[0]);
+        r += 1;
+    }
+}
+
 fn gemm_nib_swar<const K: u8>(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
     let nb = x.blocks_per_token();
     let rb = w.row_bytes();
@@ -1315,22 +1338,14 @@ fn gemm_nib_swar<const K: u8>(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>,
             }
             _ => return,
         };
-        let o = &mut out[t * ld..];
-        let mut r = rows.start;
-        // SAFETY (both): rows r..r + SWAR_ROWS < rows.end <= n_rows (checked), nb
-        // blocks each; `acts` holds nb blocks.
-        while r + SWAR_ROWS <= rows.end {
-            let acc = unsafe { nib_rows::<K, SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) };
-            for (i, &a) in acc.iter().enumerate() {
-                o[r + i - rows.start] = fix_to_f32_at::<SWAR_FIX>(a);
-            }
-            r += SWAR_ROWS;
-        }
-        while r < rows.end {
-            let acc = unsafe { nib_rows::<K, 1>(base.add(r * rb), rb, acts.as_ptr(), nb) };
-            o[r - rows.start] = fix_to_f32_at::<SWAR_FIX>(acc[0]);
-            r += 1;
-        }
+        // SAFETY (both): `swar_rows` passes rows r..r + R <= rows.end <=
+        // n_rows (checked), nb blocks each; `acts` holds nb blocks.
+        swar_rows(
+            &rows,
+            &mut out[t * ld..],
+            |r| unsafe { nib_rows::<K, SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) },
+            |r| unsafe { nib_rows::<K, 1>(base.add(r * rb), rb, acts.as_ptr(), nb) },
+        );
     }
 }
 
@@ -1400,21 +1415,13 @@ pub fn gemm_q8_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &m
     let base = w.data.as_ptr();
     for t in 0..x.n_tokens {
         let acts: Vec<Q8Act> = a[t * nb..(t + 1) * nb].iter().map(|y| q8_prep(&y.qs, y.d)).collect();
-        let o = &mut out[t * ld..];
-        let mut r = rows.start;
-        // SAFETY (both): rows r..r + SWAR_ROWS < rows.end <= n_rows (checked), nb
-        // blocks each; `acts` holds nb blocks.
-        while r + SWAR_ROWS <= rows.end {
-            let acc = unsafe { q8_rows::<SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) };
-            for (i, &a) in acc.iter().enumerate() {
-                o[r + i - rows.start] = fix_to_f32_at::<SWAR_FIX>(a);
-            }
-            r += SWAR_ROWS;
-        }
-        while r < rows.end {
-            let acc = unsafe { q8_rows::<1>(base.add(r * rb), rb, acts.as_ptr(), nb) };
-            o[r - rows.start] = fix_to_f32_at::<SWAR_FIX>(acc[0]);
-            r += 1;
-        }
+        // SAFETY (both): `swar_rows` passes rows r..r + R <= rows.end <=
+        // n_rows (checked), nb blocks each; `acts` holds nb blocks.
+        swar_rows(
+            &rows,
+            &mut out[t * ld..],
+            |r| unsafe { q8_rows::<SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) },
+            |r| unsafe { q8_rows::<1>(base.add(r * rb), rb, acts.as_ptr(), nb) },
+        );
     }
 }
