@@ -14,6 +14,7 @@ pub mod hparams;
 pub mod kv;
 pub mod model;
 pub mod pack;
+pub mod parallel;
 #[cfg(feature = "std")]
 pub mod pack_file;
 pub mod quant;
