@@ -6,6 +6,8 @@ mod args;
 mod bench;
 mod bench_qemu;
 mod build;
+mod fuzz;
+mod fuzz_seeds;
 mod generate;
 mod image;
 mod models;
@@ -32,6 +34,9 @@ commands:
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
   bench                                    benchmarks, side by side with llama.cpp
+  fuzz [TARGET|list|seeds] [--time S]      run the fuzz targets (all, or one) for S seconds each
+                                           (default 60) and print executions per target;
+                                           seeds: regenerate the committed seed corpora
 ";
 
 fn main() {
@@ -55,6 +60,7 @@ fn real_main() -> Result<()> {
         "model" => models::main(args),
         "generate" => generate::main(args),
         "bench" => bench::main(args),
+        "fuzz" => fuzz::main(args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

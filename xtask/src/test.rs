@@ -2,8 +2,9 @@
 //! project. First the host unit tests (`cargo test --workspace`, in which
 //! the QEMU tests are listed as ignored), then the kernel and its images
 //! are built and the QEMU tests run (`--ignored`) against them.
-//! `--host` or `--qemu` runs only that half; FILTER selects QEMU tests by
-//! name.
+//! The host half also runs every fuzz target for a few seconds
+//! (`cargo xtask fuzz`). `--host` or `--qemu` runs only that half; FILTER
+//! selects QEMU tests by name.
 
 use crate::args::Args;
 use crate::build;
@@ -32,6 +33,11 @@ pub fn main(args: Vec<String>) -> Result<()> {
         run(cargo()
             .args(["test", "--workspace", "--exclude", "boot"])
             .current_dir(root()))?;
+        // Each fuzz target for a short time, on its seeds and what earlier
+        // runs found: a regression shows here.
+        eprintln!("xtask: fuzz smoke test");
+        let targets: Vec<&str> = crate::fuzz::TARGETS.iter().map(|t| t.0).collect();
+        crate::fuzz::run_targets(&targets, crate::fuzz::SMOKE_SECONDS)?;
     }
     if !host_only {
         crate::util::ensure_qemu()?;
