@@ -182,7 +182,9 @@ impl<'a> Model<'a> {
             Some(_) => matrix(gguf, "output.weight", e, v)?,
             None => tok_embd,
         };
-        let mut layers = Vec::with_capacity(hp.n_layer);
+        // Not more than the file can hold: a hostile block count must not
+        // reserve memory for layers that are not there.
+        let mut layers = Vec::with_capacity(hp.n_layer.min(gguf.tensors().len()));
         for i in 0..hp.n_layer {
             let n = |s: &str| alloc::format!("blk.{i}.{s}");
             let bias = |s: &str, len: u64| -> Result<Option<Vec<f32>>, ModelError> {

@@ -112,6 +112,14 @@ pub fn check(g: &Gguf<'_>) -> Vec<Problem> {
         return problems;
     }
     match HParams::from_gguf(g) {
+        // Each layer has several tensors: a block count beyond the tensor
+        // count is a lie, and listing the tensors it implies would take
+        // forever (found by the `gguf` fuzz target).
+        Ok(hp) if hp.n_layer > g.tensors().len() => problems.push(Problem::HParams(format!(
+            "{} layers, but the file has only {} tensors",
+            hp.n_layer,
+            g.tensors().len()
+        ))),
         Ok(hp) => check_tensors(g, &hp, &mut problems),
         Err(e) => problems.push(Problem::HParams(format!("{e}"))),
     }
@@ -260,6 +268,38 @@ mod tests {
             w.tensor(name, ty, &dims, vec![0u8; bytes]);
         }
         w.to_bytes()
+    }
+
+    /// Regression (fuzz target `gguf`): a block count of 2^31 made the
+    /// check list 2^31 layers of expected tensors.
+    #[test]
+    fn a_huge_block_count_is_refused_at_once() {
+        let mut w = GgufWriter::new();
+        w.kv("general.architecture", WriteValue::Str("llama"))
+            .kv("llama.block_count", WriteValue::U32(i32::MAX as u32))
+            .kv("llama.embedding_length", WriteValue::U32(32))
+            .kv("llama.attention.head_count", WriteValue::U32(4))
+            .kv("llama.feed_forward_length", WriteValue::U32(64))
+            .kv("llama.context_length", WriteValue::U32(128))
+            .kv(
+                "llama.attention.layer_norm_rms_epsilon",
+                WriteValue::F32(1e-5),
+            )
+            .kv("tokenizer.ggml.model", WriteValue::Str("llama"))
+            .kv("tokenizer.ggml.tokens", WriteValue::StrArray(&["a", "b"]))
+            .tensor("output_norm.weight", GgmlType::F32, &[32], vec![0; 128]);
+        let bytes = w.to_bytes();
+        let t = std::time::Instant::now();
+        let p = problems(&bytes);
+        assert!(t.elapsed().as_secs() < 1, "took {:?}", t.elapsed());
+        assert_eq!(
+            p,
+            vec![Problem::HParams(
+                "2147483647 layers, but the file has only 1 tensors".into()
+            )]
+        );
+        let m = crate::model::Model::load(&bytes);
+        assert!(m.is_err());
     }
 
     fn problems(bytes: &[u8]) -> Vec<Problem> {
