@@ -109,6 +109,8 @@ pub struct LineEditor {
     utf8: Utf8,
     /// The previous byte was CR: a following LF belongs to the same Enter.
     after_cr: bool,
+    /// Characters were refused because the line was full: Enter says so.
+    cut: bool,
 }
 
 impl Default for LineEditor {
@@ -132,6 +134,7 @@ impl LineEditor {
                 min: 0,
             },
             after_cr: false,
+            cut: false,
         }
     }
 
@@ -311,6 +314,12 @@ impl LineEditor {
 
     fn enter(&mut self, out: &mut impl Write) -> Event {
         let _ = out.write_str("\r\n");
+        if self.cut {
+            let _ = write!(
+                out,
+                "(the line was cut at {MAX_LINE} characters: the rest was not taken)\r\n"
+            );
+        }
         let line = self.line();
         if !line.trim().is_empty() && self.history.back() != Some(&line) {
             if self.history.len() == HISTORY {
@@ -323,6 +332,7 @@ impl LineEditor {
     }
 
     fn reset_line(&mut self) {
+        self.cut = false;
         self.buf.clear();
         self.cursor = 0;
         self.browsing = None;
@@ -336,6 +346,7 @@ impl LineEditor {
             return;
         }
         if self.buf.len() >= MAX_LINE {
+            self.cut = true;
             let _ = out.write_char('\x07');
             return;
         }
@@ -661,5 +672,15 @@ mod tests {
         assert_eq!(h.ed.line().len(), MAX_LINE);
         h.type_bytes(b"\r");
         assert_eq!(h.lines()[0].len(), MAX_LINE);
+        // Enter says that the line was cut; the next line is not.
+        assert!(
+            h.screen.done.iter().any(|l| l.contains("the line was cut at 4096")),
+            "{:?}",
+            h.screen.done.last()
+        );
+        let noted = h.screen.done.len();
+        h.type_bytes(b"short\r");
+        assert_eq!(h.lines()[1], "short");
+        assert_eq!(h.screen.done.len(), noted + 1);
     }
 }
