@@ -243,47 +243,61 @@ impl Handler for KernelAcpi {
     // SAFETY (all memory accessors): physical RAM/low MMIO through the
     // physical-memory mapping, at addresses the ACPI tables name.
     fn read_u8(&self, a: usize) -> u8 {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u8>(a).read_volatile() }
     }
     fn read_u16(&self, a: usize) -> u16 {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u16>(a).read_volatile() }
     }
     fn read_u32(&self, a: usize) -> u32 {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u32>(a).read_volatile() }
     }
     fn read_u64(&self, a: usize) -> u64 {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u64>(a).read_volatile() }
     }
     fn write_u8(&self, a: usize, v: u8) {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u8>(a).write_volatile(v) }
     }
     fn write_u16(&self, a: usize, v: u16) {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u16>(a).write_volatile(v) }
     }
     fn write_u32(&self, a: usize, v: u32) {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u32>(a).write_volatile(v) }
     }
     fn write_u64(&self, a: usize, v: u64) {
+        // SAFETY: an address the ACPI tables name, through the physical map.
         unsafe { mem::<u64>(a).write_volatile(v) }
     }
 
     // SAFETY (all port accessors): I/O ports the ACPI tables name.
     fn read_io_u8(&self, port: u16) -> u8 {
+        // SAFETY: an I/O port the ACPI tables name.
         unsafe { Port::new(port).read() }
     }
     fn read_io_u16(&self, port: u16) -> u16 {
+        // SAFETY: an I/O port the ACPI tables name.
         unsafe { Port::new(port).read() }
     }
     fn read_io_u32(&self, port: u16) -> u32 {
+        // SAFETY: an I/O port the ACPI tables name.
         unsafe { Port::new(port).read() }
     }
     fn write_io_u8(&self, port: u16, v: u8) {
+        // SAFETY: an I/O port the ACPI tables name.
         unsafe { Port::new(port).write(v) }
     }
     fn write_io_u16(&self, port: u16, v: u16) {
+        // SAFETY: an I/O port the ACPI tables name.
         unsafe { Port::new(port).write(v) }
     }
     fn write_io_u32(&self, port: u16, v: u32) {
+        // SAFETY: an I/O port the ACPI tables name.
         unsafe { Port::new(port).write(v) }
     }
 

@@ -353,10 +353,13 @@ pub fn fault(kind: &str) {
         "pf" => unsafe {
             black_box(core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64));
         },
+        // SAFETY: a deliberate divide error; the handler stops the kernel.
         "de" => unsafe {
             core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("ecx") _, out("edx") _);
         },
+        // SAFETY: a deliberate invalid opcode; the handler stops the kernel.
         "ud" => unsafe { core::arch::asm!("ud2") },
+        // SAFETY: a deliberate non-canonical read; the handler stops the kernel.
         "gp" => unsafe {
             black_box(core::ptr::read_volatile(
                 0x8000_0000_0000_0000usize as *const u64,
