@@ -13,7 +13,7 @@ extern crate std;
 pub mod aml;
 pub mod bitmap;
 pub mod cmdline;
-pub mod command;
+pub mod registry;
 pub mod line_editor;
 pub mod qemu_exit;
 pub mod ring;
