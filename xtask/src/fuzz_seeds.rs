@@ -210,6 +210,12 @@ pub fn write(dir: &Path) -> Result<()> {
         "/seed 18446744073709551615",
         "/bench 16 8",
         "/test-fault pf",
+        "/help complete",
+        "/echo \"a quoted \\\" word\" and more",
+        "/date",
+        "/bench -- -5",
+        "complete\0text\0hello there\0tokens\05",
+        "echo\0text\0/shutdown",
         "  hello there  ",
         "color=off log=debug test load=lazy backend=tcg model=off",
     ];

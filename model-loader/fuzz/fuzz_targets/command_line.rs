@@ -1,89 +1,68 @@
-//! Console lines and boot command lines as typed by anyone: classifying a
-//! line, resolving it against a command table of every argument kind, the
-//! chat commands' argument parsers (`/temp`, `/top-p`, `/seed`,
-//! `/complete`) and the kernel command line. Errors are messages, never
-//! panics; what is accepted is in range.
+//! Console lines and boot command lines as typed by anyone, and tool calls
+//! with named values as a model might make them: classifying a line,
+//! parsing it against the kernel's command registry (with and without the
+//! test-only commands), the chat commands' argument parsers and the kernel
+//! command line, and an `Output` fed the text. Errors are messages, never
+//! panics; what is accepted is in range; and an accepted invocation's
+//! canonical command line parses back to the same invocation.
+//!
+//! Input: a line; or, when it holds NUL bytes, `name\0key\0value\0...`
+//! for `Registry::invocation` (a model's call).
 #![no_main]
 
 use klib::cmdline::BootOptions;
-use klib::command::{self, ArgSpec, Command, Input, Resolved};
+use klib::registry::{classify, Input, Invocation, Output, REGISTRY};
 use libfuzzer_sys::fuzz_target;
 use model_loader::conversation::args;
 
-const TABLE: &[Command<u8>] = &[
-    Command {
-        name: "help",
-        args: ArgSpec::None,
-        help: "list the commands",
-        test_only: false,
-        handler: 0,
-    },
-    Command {
-        name: "color",
-        args: ArgSpec::OneOf {
-            choices: &["on", "off"],
-            optional: true,
-        },
-        help: "plain output",
-        test_only: false,
-        handler: 1,
-    },
-    Command {
-        name: "test-fault",
-        args: ArgSpec::OneOf {
-            choices: &["pf", "de", "so"],
-            optional: false,
-        },
-        help: "raise a CPU exception",
-        test_only: true,
-        handler: 2,
-    },
-    Command {
-        name: "complete",
-        args: ArgSpec::Text {
-            name: "[-n N] TEXT",
-            optional: false,
-        },
-        help: "raw continuation",
-        test_only: false,
-        handler: 3,
-    },
-    Command {
-        name: "bench",
-        args: ArgSpec::Text {
-            name: "P N",
-            optional: true,
-        },
-        help: "time the model",
-        test_only: false,
-        handler: 4,
-    },
-];
+/// Re-parses the canonical form of `inv`: it must give the same line back.
+fn round_trip(inv: &Invocation, test_commands: bool) {
+    let line = inv.command_line();
+    let Input::Command { name, args } = classify(&line) else {
+        panic!("{line:?} is not a command line");
+    };
+    let again = REGISTRY
+        .parse_command(name, args, test_commands)
+        .unwrap_or_else(|e| panic!("{line:?} does not parse back: {e}"));
+    assert_eq!(again.command_line(), line, "round trip of {line:?}");
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(line) = std::str::from_utf8(data) else {
         return;
     };
+    if line.contains('\0') {
+        let mut parts = line.split('\0');
+        let name = parts.next().unwrap_or("");
+        let rest: Vec<&str> = parts.collect();
+        let named: Vec<(&str, &str)> = rest.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+        for test_commands in [false, true] {
+            match REGISTRY.invocation(name, &named, test_commands) {
+                Ok(inv) => round_trip(&inv, test_commands),
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+        }
+        return;
+    }
     let _ = BootOptions::parse(line);
-    match command::classify(line) {
+    let mut shown = 0usize;
+    let mut show = |s: &str| shown += s.len();
+    let mut out = Output::new(&mut show, 256);
+    let _ = core::fmt::Write::write_str(&mut out, line);
+    assert!(out.kept().len() <= 256 && out.total() >= out.kept().len());
+    match classify(line) {
         Input::Empty => assert!(line.trim().is_empty()),
         Input::Text(t) => assert!(!t.is_empty() && !t.starts_with('/')),
         Input::Command { name, args: a } => {
             for test_commands in [false, true] {
-                match command::resolve(TABLE, name, a, test_commands) {
-                    Resolved::Run { command, arg } => {
-                        assert_eq!(command.name, name);
-                        assert!(test_commands || !command.test_only);
-                        assert_eq!(arg.is_some(), !a.is_empty());
-                        let _ = command.usage();
+                match REGISTRY.parse_command(name, a, test_commands) {
+                    Ok(inv) => {
+                        assert_eq!(inv.name(), name);
+                        round_trip(&inv, test_commands);
                     }
-                    Resolved::BadArgs { command } => {
-                        let _ = command.usage();
-                    }
-                    Resolved::Unknown { .. } => {}
+                    Err(e) => assert!(!e.to_string().is_empty()),
                 }
             }
-            let _ = command::help(TABLE, true);
             match args::complete(a) {
                 Ok((n, text)) => {
                     assert!((1..=args::MAX_COMPLETE_TOKENS).contains(&n));
