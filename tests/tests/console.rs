@@ -56,7 +56,7 @@ fn check_commands(m: &mut Machine, mode: &str, mib: u64, test_commands: bool) {
         free < usable && free > usable - 128 * 1024,
         "free {free} KiB vs usable {usable} KiB:\n{mem}"
     );
-    assert!(line_with(&mem, "kernel heap:").contains("used of"), "{mem}");
+    assert!(line_with(&mem, "kernel heap:").contains("KiB) of"), "{mem}");
 
     // /cpu names the CPU and shows SSE on; with `-cpu max` (TCG) AVX2 and
     // FMA must be enabled too, not merely present.

@@ -73,8 +73,9 @@ fn cmd_mem(_: &Invocation, out: &mut Output) -> Result {
     );
     outln!(
         out,
-        "kernel heap: {} used of {} mapped (grown {} times; grows on demand)",
+        "kernel heap: {} used ({} KiB) of {} mapped (grown {} times; grows on demand)",
         Bytes(h.used),
+        h.used / KIB,
         Bytes(h.mapped),
         h.grows
     );
