@@ -214,7 +214,7 @@ pub fn write(dir: &Path) -> Result<()> {
         "/echo \"a quoted \\\" word\" and more",
         "/date",
         "/bench -- -5",
-        "complete\0text\0hello there\0tokens\05",
+        "complete\0text\0hello there\0tokens\0\x35",
         "echo\0text\0/shutdown",
         "  hello there  ",
         "color=off log=debug test load=lazy backend=tcg model=off",
