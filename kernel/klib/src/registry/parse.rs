@@ -104,11 +104,17 @@ impl Invocation {
         for (a, v) in given().filter(|(a, _)| a.switch.is_none()) {
             s.push(' ');
             let text = v.to_text();
-            if a.kind.is_rest() {
-                s.push_str(&text);
-            } else if first_positional && text.starts_with('-') && has_switches(self.spec) {
+            if first_positional && text.starts_with('-') && has_switches(self.spec) {
+                // Else it would be read back as a switch (fuzz target
+                // command_line: `/complete -- -n 5` came back as `-n 5`).
                 s.push_str("-- ");
-                s.push_str(&quote(&text));
+                s.push_str(&if a.kind.is_rest() {
+                    text.clone()
+                } else {
+                    quote(&text)
+                });
+            } else if a.kind.is_rest() {
+                s.push_str(&text);
             } else {
                 s.push_str(&quote(&text));
             }
@@ -455,6 +461,21 @@ mod tests {
                 .map_err(|e| e.to_string()),
             other => panic!("not a command: {other:?}"),
         }
+    }
+
+    /// Regression (fuzz target command_line): a text starting with a
+    /// switch's name keeps its `--` in the canonical line.
+    #[test]
+    fn rest_text_that_looks_like_a_switch_round_trips() {
+        static ALL: &[&[Spec]] = &[SPECS];
+        let r = Registry::new(ALL);
+        let inv = r.parse_command("complete", "-- -n 5", false).unwrap();
+        let line = inv.command_line();
+        assert_eq!(line, "/complete -- -n 5");
+        let again = r
+            .parse_command("complete", &line["/complete ".len()..], false)
+            .unwrap();
+        assert_eq!(again.command_line(), line);
     }
 
     #[test]
