@@ -674,7 +674,10 @@ mod tests {
         assert_eq!(h.lines()[0].len(), MAX_LINE);
         // Enter says that the line was cut; the next line is not.
         assert!(
-            h.screen.done.iter().any(|l| l.contains("the line was cut at 4096")),
+            h.screen
+                .done
+                .iter()
+                .any(|l| l.contains("the line was cut at 4096")),
             "{:?}",
             h.screen.done.last()
         );
