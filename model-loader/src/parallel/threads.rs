@@ -89,9 +89,22 @@ impl ThreadTeam {
         Ok(Box::leak(Box::new(ThreadTeam::new(n)?)))
     }
 
-    /// The number of CPUs this process may use (at least 1).
+    /// The number of CPUs this process may use (at least 1): the default
+    /// of `--threads`.
     pub fn all_cores() -> usize {
         thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// The team for `--threads N` (`None`: all cores): [`super::SERIAL`]
+    /// for one thread, else a leaked `ThreadTeam`. Zero threads is an error.
+    pub fn for_threads(threads: Option<usize>) -> Result<&'static dyn Team, String> {
+        match threads.unwrap_or_else(ThreadTeam::all_cores) {
+            0 => Err("--threads must be at least 1".into()),
+            1 => Ok(&super::SERIAL),
+            n => ThreadTeam::leak(n)
+                .map(|t| t as &'static dyn Team)
+                .map_err(|e| format!("cannot start {n} threads: {e}")),
+        }
     }
 }
 
@@ -243,6 +256,17 @@ mod tests {
             total.fetch_add(s, Ordering::Relaxed);
         }
         assert_eq!(total.load(Ordering::Relaxed), want);
+    }
+
+    #[test]
+    fn threads_option() {
+        assert!(ThreadTeam::for_threads(Some(0)).is_err());
+        assert_eq!(ThreadTeam::for_threads(Some(1)).unwrap().workers(), 1);
+        assert_eq!(ThreadTeam::for_threads(Some(3)).unwrap().workers(), 3);
+        assert_eq!(
+            ThreadTeam::for_threads(None).unwrap().workers(),
+            ThreadTeam::all_cores()
+        );
     }
 
     #[test]
