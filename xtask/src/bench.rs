@@ -1,5 +1,11 @@
 //! `cargo xtask bench`: our engine against llama.cpp, same GGUF, same run,
-//! one thread each.
+//! with the same number of threads (1 and 2 by default).
+//!
+//! - Native rows: for each model and thread count, `-r` rounds (default 3);
+//!   each round runs llama.cpp once, then ours once (one repetition each,
+//!   so that both see the same load on a shared machine). A row reports
+//!   each engine's median and the MEDIAN of the per-round ratios, with the
+//!   lowest and highest ratio to show how noisy the run was.
 //!
 //! - The peer is `llama-bench` from the `llama-cpp-python==0.3.36` source
 //!   distribution (its `vendor/llama.cpp`), built once with CMake (Release,
@@ -30,7 +36,9 @@ const USAGE: &str = "\
 usage: cargo xtask bench [options]
   --models a,b       models (default smollm2,qwen-coder; names or GGUF paths)
   -p N / -n N        prefill / decode tokens (default 64 / 64)
-  -r N               repetitions; the best one is reported, for both engines (default 3)
+  -r N               alternating rounds (llama.cpp, then ours) per row; medians are reported (default 3)
+  --threads a,b      thread counts of the native rows, the same for both engines (default 1,2)
+  --smp a,b          vCPU counts of the kernel rows (default 1,2)
   --backend NAME     our backend (default: $LLM_BACKEND, else best by CPUID)
   --no-tcg           skip the rows under qemu-x86_64
   --tcg-p N / --tcg-n N   tokens for the TCG rows (default 16 / 8)
@@ -57,6 +65,11 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let p: usize = a.parsed("-p")?.unwrap_or(64);
     let n: usize = a.parsed("-n")?.unwrap_or(64);
     let reps: usize = a.parsed("-r")?.unwrap_or(3).max(1);
+    let threads = counts(
+        a.value("--threads")?.as_deref().unwrap_or("1,2"),
+        "--threads",
+    )?;
+    let smps = counts(a.value("--smp")?.as_deref().unwrap_or("1,2"), "--smp")?;
     let backend = a.value("--backend")?;
     let no_tcg = a.flag("--no-tcg");
     let tcg_p: usize = a.parsed("--tcg-p")?.unwrap_or(16);
@@ -66,7 +79,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let no_kernel = a.flag("--no-kernel");
     if a.flag("--kernel-only") {
         a.finish()?;
-        return crate::bench_qemu::run_and_print(&models, tcg_p, tcg_n);
+        return crate::bench_qemu::run_and_print(&models, tcg_p, tcg_n, &smps);
     }
     a.finish()?;
 
@@ -85,23 +98,32 @@ pub fn main(args: Vec<String>) -> Result<()> {
 
     let mut rows: Vec<Row> = Vec::new();
     for (name, path) in models.iter().zip(&paths) {
-        eprintln!("[bench] {name}: llama.cpp");
-        let lp = llama_bench(&peer, None, path, p, n, reps)?;
-        eprintln!("[bench] {name}: ours");
-        let mut cmd = Command::new(&ours);
-        cmd.arg(path).args([
-            "-p",
-            &p.to_string(),
-            "-n",
-            &n.to_string(),
-            "-r",
-            &reps.to_string(),
-        ]);
-        if let Some(b) = &backend {
-            cmd.args(["--backend", b]);
+        for &t in &threads {
+            let mut row = Row::new(name, "native", t, p, n);
+            for round in 1..=reps {
+                eprintln!(
+                    "[bench] {name}, {t} thread(s), round {round}/{reps}: llama.cpp, then ours"
+                );
+                let lp = llama_bench(&peer, None, path, p, n, t)?;
+                let mut cmd = Command::new(&ours);
+                cmd.arg(path).args([
+                    "-p",
+                    &p.to_string(),
+                    "-n",
+                    &n.to_string(),
+                    "-r",
+                    "1",
+                    "-t",
+                    &t.to_string(),
+                ]);
+                if let Some(b) = &backend {
+                    cmd.args(["--backend", b]);
+                }
+                let o = ours_bench(&mut cmd)?;
+                row.add(&o, Some(&lp));
+            }
+            rows.push(row);
         }
-        let o = ours_bench(&mut cmd)?;
-        rows.push(Row::new(name, "native", &o, &lp, p, n));
     }
 
     if !no_tcg {
@@ -125,6 +147,8 @@ pub fn main(args: Vec<String>) -> Result<()> {
                     &tcg_n.to_string(),
                     "-r",
                     "1",
+                    "-t",
+                    "1",
                     "--pick",
                 ]);
                 let o = ours_bench(&mut cmd)?;
@@ -142,21 +166,16 @@ pub fn main(args: Vec<String>) -> Result<()> {
                     }
                     None => None,
                 };
-                rows.push(Row::new_opt(
-                    name,
-                    "qemu-tcg",
-                    &o,
-                    lp.as_ref(),
-                    tcg_p,
-                    tcg_n,
-                ));
+                let mut row = Row::new(name, "qemu-tcg", 1, tcg_p, tcg_n);
+                row.add(&o, lp.as_ref());
+                rows.push(row);
             }
         }
     }
 
     print_table(&rows);
     if !no_kernel {
-        crate::bench_qemu::run_and_print(&models, tcg_p, tcg_n)?;
+        crate::bench_qemu::run_and_print(&models, tcg_p, tcg_n, &smps)?;
     }
     eprintln!("[bench] done in {:.0} s", t_start.elapsed().as_secs_f64());
     Ok(())
@@ -177,98 +196,169 @@ struct Speeds {
     backend: String,
 }
 
+/// One table row: a model, a mode and a thread count, with the samples
+/// of every round.
 struct Row {
     model: String,
     mode: String,
+    threads: usize,
     backend: String,
     p: usize,
     n: usize,
-    ours: Speeds,
-    peer: Option<Speeds>,
+    ours: Vec<Speeds>,
+    /// `None` where the peer did not run (the TCG rows without --tcg-peer).
+    peer: Vec<Option<Speeds>>,
 }
 
 impl Row {
-    fn new(model: &str, mode: &str, ours: &Speeds, peer: &Speeds, p: usize, n: usize) -> Row {
-        Row::new_opt(model, mode, ours, Some(peer), p, n)
-    }
-    fn new_opt(
-        model: &str,
-        mode: &str,
-        ours: &Speeds,
-        peer: Option<&Speeds>,
-        p: usize,
-        n: usize,
-    ) -> Row {
+    fn new(model: &str, mode: &str, threads: usize, p: usize, n: usize) -> Row {
         Row {
             model: model.into(),
             mode: mode.into(),
-            backend: ours.backend.clone(),
+            threads,
+            backend: String::new(),
             p,
             n,
-            ours: ours.clone(),
-            peer: peer.cloned(),
+            ours: Vec::new(),
+            peer: Vec::new(),
         }
+    }
+
+    /// One round's results.
+    fn add(&mut self, ours: &Speeds, peer: Option<&Speeds>) {
+        self.backend = ours.backend.clone();
+        self.ours.push(ours.clone());
+        self.peer.push(peer.cloned());
+    }
+}
+
+/// The median of `v` (the mean of the two middle values for an even
+/// count); `None` if empty.
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+/// The statistics of one test (pp or tg) of a row.
+#[derive(Debug, Default, PartialEq)]
+struct Stat {
+    ours: Option<f64>,
+    ours_cpu: Option<f64>,
+    peer: Option<f64>,
+    /// Median, lowest and highest of the per-round ratios ours/peer.
+    ratio: Option<(f64, f64, f64)>,
+}
+
+fn stat(ours: &[Option<f64>], ours_cpu: &[Option<f64>], peer: &[Option<f64>]) -> Stat {
+    let some = |v: &[Option<f64>]| v.iter().flatten().copied().collect::<Vec<_>>();
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(peer)
+        .filter_map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) if *b > 0.0 => Some(a / b),
+            _ => None,
+        })
+        .collect();
+    Stat {
+        ours: median(&some(ours)),
+        ours_cpu: median(&some(ours_cpu)),
+        peer: median(&some(peer)),
+        ratio: median(&ratios).map(|m| {
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(0.0, f64::max);
+            (m, lo, hi)
+        }),
     }
 }
 
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| {:<11} | {:<8} | {:<10} | {:<6} | {:>10} | {:>10} | {:>15} | {:>14} |",
+        "| {:<11} | {:<8} | {:>3} | {:<10} | {:<5} | {:>4} | {:>10} | {:>10} | {:>15} | {:>14} | {:>13} |",
         "model",
         "mode",
+        "thr",
         "backend",
         "test",
+        "runs",
         "ours tok/s",
         "(cpu t/s)",
         "llama.cpp tok/s",
-        "ours/llama.cpp"
+        "ours/llama.cpp",
+        "ratio range"
     );
     println!(
         "|{}|",
-        [13, 10, 12, 8, 12, 12, 17, 16]
+        [13, 10, 5, 12, 7, 6, 12, 12, 17, 16, 15]
             .iter()
             .map(|&n| "-".repeat(n))
             .collect::<Vec<_>>()
             .join("|")
     );
     for r in rows {
-        for (test, ours, cpu, peer) in [
+        let peer = |f: fn(&Speeds) -> Option<f64>| -> Vec<Option<f64>> {
+            r.peer.iter().map(|s| s.as_ref().and_then(f)).collect()
+        };
+        let ours =
+            |f: fn(&Speeds) -> Option<f64>| -> Vec<Option<f64>> { r.ours.iter().map(f).collect() };
+        for (test, st) in [
             (
                 format!("pp{}", r.p),
-                r.ours.pp,
-                r.ours.pp_cpu,
-                r.peer.as_ref().and_then(|s| s.pp),
+                stat(&ours(|s| s.pp), &ours(|s| s.pp_cpu), &peer(|s| s.pp)),
             ),
             (
                 format!("tg{}", r.n),
-                r.ours.tg,
-                r.ours.tg_cpu,
-                r.peer.as_ref().and_then(|s| s.tg),
+                stat(&ours(|s| s.tg), &ours(|s| s.tg_cpu), &peer(|s| s.tg)),
             ),
         ] {
             let f = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
-            let ratio = match (ours, peer) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-                _ => "-".into(),
+            let (ratio, range) = match st.ratio {
+                Some((m, lo, hi)) => (format!("{m:.2}x"), format!("{lo:.2}-{hi:.2}x")),
+                None => ("-".into(), "-".into()),
             };
             println!(
-                "| {:<11} | {:<8} | {:<10} | {:<6} | {:>10} | {:>10} | {:>15} | {:>14} |",
+                "| {:<11} | {:<8} | {:>3} | {:<10} | {:<5} | {:>4} | {:>10} | {:>10} | {:>15} | {:>14} | {:>13} |",
                 r.model,
                 r.mode,
+                r.threads,
                 r.backend,
                 test,
-                f(ours),
-                f(cpu),
-                f(peer),
-                ratio
+                r.ours.len(),
+                f(st.ours),
+                f(st.ours_cpu),
+                f(st.peer),
+                ratio,
+                range
             );
         }
     }
     println!(
-        "(tok/s: best of -r repetitions, wall clock, both engines measured one after the other in this run;\n \
-         `cpu t/s`: ours per second of CPU time, which other load on the machine does not lower)"
+        "(tok/s: median over `runs` rounds, wall clock; each round runs llama.cpp then ours, one repetition each,\n \
+         with `thr` threads each; ours/llama.cpp: the median of the per-round ratios, `ratio range` their lowest and\n \
+         highest; `cpu t/s`: ours per second of process CPU time, which other load on the machine lowers less)"
     );
+}
+
+/// A comma-separated list of positive counts (`--threads 1,2`).
+fn counts(list: &str, what: &str) -> Result<Vec<usize>> {
+    let v: Vec<usize> = list
+        .split(',')
+        .map(|x| x.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| anyhow!("{what}: expected positive numbers like 1,2, got `{list}`"))?;
+    if v.is_empty() {
+        bail!("{what}: empty list");
+    }
+    Ok(v)
 }
 
 /// Runs `llm-bench` and parses its `RESULT` lines.
@@ -318,7 +408,7 @@ fn llama_bench(
     model: &Path,
     p: usize,
     n: usize,
-    reps: usize,
+    threads: usize,
 ) -> Result<Speeds> {
     let mut cmd = match emu {
         Some(e) => {
@@ -330,13 +420,13 @@ fn llama_bench(
     };
     cmd.args([
         "-t",
-        "1",
+        &threads.to_string(),
         "-p",
         &p.to_string(),
         "-n",
         &n.to_string(),
         "-r",
-        &reps.to_string(),
+        "1",
         "-o",
         "json",
         "-m",
@@ -371,17 +461,8 @@ fn llama_bench(
         let (Some(np), Some(ng), Some(avg)) = (num("n_prompt"), num("n_gen"), num("avg_ts")) else {
             continue;
         };
-        // Best repetition (`samples_ts`), like ours: on a shared machine the
-        // best of N is the least disturbed; fall back to the average.
-        let best = obj.find("\"samples_ts\"").and_then(|i| {
-            let rest = &obj[i..];
-            let (a, b) = (rest.find('[')?, rest.find(']')?);
-            rest[a + 1..b]
-                .split(',')
-                .filter_map(|v| v.trim().parse::<f64>().ok())
-                .reduce(f64::max)
-        });
-        let ts = best.unwrap_or(avg);
+        // One repetition per run: its rate is the average.
+        let ts = avg;
         if np > 0.0 && ng == 0.0 {
             s.pp = Some(ts);
         } else if ng > 0.0 && np == 0.0 {
@@ -541,4 +622,30 @@ fn ensure_cmake() -> Result<String> {
         return Ok("cmake".into());
     }
     bail!("cmake is still not on PATH after `pip install cmake`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_ratios() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        // The ratio is the median of per-round ratios, not the ratio of
+        // medians or of bests.
+        let st = stat(
+            &[Some(10.0), Some(30.0), Some(20.0)],
+            &[None, None, None],
+            &[Some(10.0), Some(10.0), Some(40.0)],
+        );
+        assert_eq!(st.ours, Some(20.0));
+        assert_eq!(st.peer, Some(10.0));
+        assert_eq!(st.ratio, Some((1.0, 0.5, 3.0)));
+        assert_eq!(st.ours_cpu, None);
+        assert!(counts("1,2", "--threads").unwrap() == [1, 2]);
+        assert!(counts("0", "--threads").is_err());
+        assert!(counts("a", "--threads").is_err());
+    }
 }
