@@ -13,7 +13,7 @@ use klib::units::{Bytes, KIB};
 /// already checked it against the syntax.
 pub type Handler = fn(Option<&str>);
 
-pub static COMMANDS: [Command<Handler>; 21] = [
+pub static COMMANDS: [Command<Handler>; 22] = [
     Command {
         name: "help",
         args: ArgSpec::None,
@@ -85,6 +85,16 @@ pub static COMMANDS: [Command<Handler>; 21] = [
         help: "print a numbered line every 100 ms until Ctrl-C (at most 60 s)",
         test_only: true,
         handler: cmd_test_stream,
+    },
+    Command {
+        name: "test-team",
+        args: ArgSpec::Text {
+            name: "ROUNDS",
+            optional: true,
+        },
+        help: "fork-join stress of the compute team: ROUNDS runs (default 10000) with an exact sum",
+        test_only: true,
+        handler: cmd_test_team,
     },
     Command {
         name: "model",
@@ -266,6 +276,34 @@ fn cmd_cpu(_: Option<&str>) {
         apic::mode(),
         apic::id()
     );
+    print_cpus();
+}
+
+/// One line per CPU: its APIC id, what it does, its timer ticks (busy of
+/// total) and the compute-team jobs it ran.
+fn print_cpus() {
+    use crate::arch::x86_64::percpu::{self, State};
+    use core::sync::atomic::Ordering::Relaxed;
+    let started = arch::smp::started();
+    println!(
+        "cpus: {} running of {} listed; compute team of {}",
+        started.running,
+        started.listed,
+        crate::task::team::size()
+    );
+    for (i, c) in percpu::all().iter().enumerate() {
+        if c.state() == State::Absent {
+            continue;
+        }
+        println!(
+            "cpu {i}: APIC id {}, {}; busy {} of {} ticks, {} team jobs",
+            c.apic_id.load(Relaxed),
+            c.state().name(),
+            c.busy_ticks.load(Relaxed),
+            c.ticks.load(Relaxed),
+            c.jobs.load(Relaxed)
+        );
+    }
 }
 
 fn cmd_uptime(_: Option<&str>) {
@@ -324,6 +362,31 @@ fn cmd_test_stream(_: Option<&str>) {
     println!("stream: no Ctrl-C within 60 s");
 }
 
+fn cmd_test_team(arg: Option<&str>) {
+    let rounds = match arg.map(str::trim).map(str::parse::<u64>) {
+        None => 10_000,
+        Some(Ok(n)) if (1..=10_000_000).contains(&n) => n,
+        _ => {
+            println!(
+                "{} ROUNDS must be a whole number from 1 to 10000000",
+                paint(Style::Red, "error:")
+            );
+            return;
+        }
+    };
+    let r = crate::task::team::stress(rounds);
+    let ok = r.sum == r.expected && r.calls_ok;
+    println!(
+        "team: {rounds} rounds on {} workers: sum {} (expected {}), every worker once per round: {}; {} ns per round; {}",
+        r.workers,
+        r.sum,
+        r.expected,
+        if r.calls_ok { "yes" } else { "NO" },
+        r.elapsed.as_nanos() as u64 / rounds,
+        if ok { "PASS" } else { "FAIL" }
+    );
+}
+
 fn cmd_pci(_: Option<&str>) {
     use crate::drivers::pci;
     for d in pci::devices() {
@@ -378,11 +441,13 @@ pub fn banner() {
     if let Some(r) = boot::ramdisk() {
         println!("  ramdisk: {}", Bytes(r.len() as u64));
     }
+    let started = arch::smp::started();
     println!(
-        "  cpu:    {} ({} CPU{} in ACPI, 1 running)",
+        "  cpu:    {} ({} CPU{} in ACPI, {} running)",
         c.brand,
         platform.cpus,
-        if platform.cpus == 1 { "" } else { "s" }
+        if platform.cpus == 1 { "" } else { "s" },
+        started.running
     );
     let on: alloc::vec::Vec<&str> = c
         .simd_features()

@@ -1,0 +1,219 @@
+//! The compute team: [`model_loader::parallel::Team`] over the CPUs.
+//!
+//! Worker 0 is the caller (the boot CPU, which runs the shell and the
+//! model); worker `w >= 1` is pinned to an application processor, which
+//! does nothing else. A job is published by bumping a generation counter;
+//! workers spin on it for a short while and then halt, and the caller wakes
+//! halted ones with an IPI. The caller runs its own share, then waits until
+//! every worker has finished (a fork-join barrier).
+//!
+//! Results do not depend on the number of workers as long as the job splits
+//! its work by worker index so that each piece is computed by exactly one
+//! worker (the decoder's row chunks do). A run that cannot use the team
+//! (called from a worker, or while another run is in progress) runs every
+//! worker index on the caller, one after the other, with the same result.
+
+use crate::arch::x86_64::percpu::{self, PerCpu, State, MAX_CPUS};
+use crate::arch::x86_64::{cpu, smp};
+use crate::time;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use model_loader::parallel::Team;
+
+/// A job as the caller passes it; workers reach it through a pointer to
+/// this reference, which lives on the caller's stack during the run.
+type Job<'a> = &'a (dyn Fn(usize) + Sync);
+
+/// No worker index (CPU not in the team).
+const NONE: usize = usize::MAX;
+
+struct Shared {
+    job: AtomicPtr<()>,
+    generation: AtomicU64,
+    remaining: AtomicUsize,
+    busy: AtomicBool,
+    /// Team size, caller included.
+    members: AtomicUsize,
+    /// Worker index -> CPU index.
+    cpu_of: [AtomicUsize; MAX_CPUS],
+    /// CPU index -> worker index (or NONE).
+    worker_of: [AtomicUsize; MAX_CPUS],
+}
+
+static SHARED: Shared = Shared {
+    job: AtomicPtr::new(core::ptr::null_mut()),
+    generation: AtomicU64::new(0),
+    remaining: AtomicUsize::new(0),
+    busy: AtomicBool::new(false),
+    members: AtomicUsize::new(1),
+    cpu_of: [const { AtomicUsize::new(0) }; MAX_CPUS],
+    worker_of: [const { AtomicUsize::new(NONE) }; MAX_CPUS],
+};
+
+/// The kernel's compute team (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTeam;
+
+/// How long an idle worker spins before it halts.
+const SPIN: core::time::Duration = core::time::Duration::from_micros(300);
+
+/// Makes the team the boot CPU plus the first `limit - 1` running
+/// application processors (all of them if `limit` is larger). Call while no
+/// run is in progress (boot, or from the shell between model calls).
+pub fn set_size(limit: usize) -> usize {
+    let mut n = 1;
+    SHARED.cpu_of[0].store(0, Ordering::Relaxed);
+    SHARED.worker_of[0].store(0, Ordering::Relaxed);
+    for c in 1..MAX_CPUS {
+        let usable = matches!(percpu::cpu(c).state(), State::Idle | State::Working);
+        if usable && n < limit.max(1) {
+            SHARED.cpu_of[n].store(c, Ordering::Relaxed);
+            SHARED.worker_of[c].store(n, Ordering::Relaxed);
+            n += 1;
+        } else {
+            SHARED.worker_of[c].store(NONE, Ordering::Relaxed);
+        }
+    }
+    SHARED.members.store(n, Ordering::SeqCst);
+    n
+}
+
+/// The team size (workers, the caller included).
+pub fn size() -> usize {
+    SHARED.members.load(Ordering::Relaxed)
+}
+
+impl Team for CpuTeam {
+    fn workers(&self) -> usize {
+        size()
+    }
+
+    fn run(&self, job: &(dyn Fn(usize) + Sync)) {
+        let n = size();
+        if n <= 1 || percpu::index() != 0 || SHARED.busy.swap(true, Ordering::Acquire) {
+            // Same work, same result, on this CPU alone.
+            (0..n).for_each(job);
+            return;
+        }
+        let job_ref: Job = job;
+        SHARED
+            .job
+            .store(&job_ref as *const Job as *mut (), Ordering::Release);
+        SHARED.remaining.store(n - 1, Ordering::Release);
+        SHARED.generation.fetch_add(1, Ordering::SeqCst);
+        for w in 1..n {
+            let c = SHARED.cpu_of[w].load(Ordering::Relaxed);
+            if percpu::cpu(c).sleeping.load(Ordering::SeqCst) != 0 {
+                smp::wake(c);
+            }
+        }
+        job(0);
+        while SHARED.remaining.load(Ordering::Acquire) != 0 {
+            core::hint::spin_loop();
+        }
+        SHARED.job.store(core::ptr::null_mut(), Ordering::Release);
+        SHARED.busy.store(false, Ordering::Release);
+    }
+}
+
+/// An application processor's life after start-up: run its share of each
+/// published job.
+pub fn worker_loop(me: &'static PerCpu) -> ! {
+    let c = me.index();
+    let mut seen = SHARED.generation.load(Ordering::Acquire);
+    loop {
+        seen = wait_for_next(me, seen);
+        let w = SHARED.worker_of[c].load(Ordering::Acquire);
+        let p = SHARED.job.load(Ordering::Acquire) as *const Job;
+        if w == NONE || p.is_null() {
+            continue;
+        }
+        me.set_state(State::Working);
+        // SAFETY: `p` points at the caller's `Job` reference, which stays
+        // alive until every member has decremented `remaining` (the caller
+        // waits for that before returning from `run`), and this worker
+        // decrements only after its share has returned.
+        let job: Job = unsafe { *p };
+        job(w);
+        me.jobs.fetch_add(1, Ordering::Relaxed);
+        me.set_state(State::Idle);
+        SHARED.remaining.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Waits until the generation differs from `seen`: spins for [`SPIN`],
+/// then halts (woken by the caller's IPI, or the timer). Returns the new
+/// generation.
+fn wait_for_next(me: &PerCpu, seen: u64) -> u64 {
+    let changed = || {
+        let g = SHARED.generation.load(Ordering::Acquire);
+        (g != seen).then_some(g)
+    };
+    let spin_cycles = time::tsc_hz() / 1_000_000 * SPIN.as_micros() as u64;
+    let start = cpu::rdtsc();
+    while cpu::rdtsc().wrapping_sub(start) < spin_cycles {
+        for _ in 0..32 {
+            if let Some(g) = changed() {
+                return g;
+            }
+            core::hint::spin_loop();
+        }
+    }
+    loop {
+        x86_64::instructions::interrupts::disable();
+        me.sleeping.store(1, Ordering::SeqCst);
+        if let Some(g) = changed() {
+            me.sleeping.store(0, Ordering::SeqCst);
+            x86_64::instructions::interrupts::enable();
+            return g;
+        }
+        // `sti; hlt`: an IPI sent after the check above still wakes us.
+        x86_64::instructions::interrupts::enable_and_hlt();
+        me.sleeping.store(0, Ordering::SeqCst);
+        if let Some(g) = changed() {
+            return g;
+        }
+    }
+}
+
+/// The fork-join stress test: `rounds` runs in which every worker adds a
+/// value that depends on the round and its index to one sum, and counts
+/// its calls. Returns (sum, expected sum, calls per worker all equal to
+/// `rounds`, workers, elapsed).
+pub fn stress(rounds: u64) -> StressResult {
+    let n = size();
+    let sum = AtomicU64::new(0);
+    let calls: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+    let round = AtomicU64::new(0);
+    let start = time::uptime();
+    for r in 0..rounds {
+        round.store(r, Ordering::Relaxed);
+        CpuTeam.run(&|w| {
+            let r = round.load(Ordering::Relaxed);
+            sum.fetch_add(r * 1000 + w as u64 + 1, Ordering::Relaxed);
+            calls[w].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    let elapsed = time::uptime() - start;
+    let n64 = n as u64;
+    // sum over r, w of (1000 r + w + 1)
+    let expected =
+        1000 * n64 * (rounds * rounds.saturating_sub(1) / 2) + rounds * (n64 * (n64 + 1) / 2);
+    StressResult {
+        workers: n,
+        sum: sum.load(Ordering::Relaxed),
+        expected,
+        calls_ok: calls[..n]
+            .iter()
+            .all(|c| c.load(Ordering::Relaxed) == rounds)
+            && calls[n..].iter().all(|c| c.load(Ordering::Relaxed) == 0),
+        elapsed,
+    }
+}
+
+pub struct StressResult {
+    pub workers: usize,
+    pub sum: u64,
+    pub expected: u64,
+    pub calls_ok: bool,
+    pub elapsed: core::time::Duration,
+}
