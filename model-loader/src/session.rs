@@ -5,6 +5,11 @@
 //! [`Session::decode_step`] feeds one token; both return the logits of the
 //! last token fed. The caller drives generation token by token, so it can
 //! stop whenever it wants.
+//!
+//! Every matrix product is split into row chunks run by the session's
+//! [`Team`] ([`Session::set_team`]; [`SERIAL`] by default). The chunks
+//! depend only on the matrix ([`chunk_rows`]), never on the team, so the
+//! logits are bit-identical for any number of workers.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -13,7 +18,8 @@ use half::f16;
 
 use crate::kv::KvCache;
 use crate::model::{Model, ModelError, RopeStyle};
-use crate::quant::{ActBuffer, Backend, QMatrix};
+use crate::parallel::{for_each_chunk, Team, SERIAL};
+use crate::quant::{check_gemm, ActBuffer, Backend, QMatrix};
 
 /// Progress of a long prefill: called with (tokens done, tokens in total)
 /// after every batch; returning `false` stops the prefill with
@@ -35,6 +41,8 @@ struct Scratch {
     q16: Vec<f16>,
     scores: Vec<f32>,
     acts: ActBuffer,
+    /// A batch's matrix product, chunk by chunk (see [`Session::matmul`]).
+    chunked: Vec<f32>,
     logits: Vec<f32>,
 }
 
@@ -42,6 +50,7 @@ struct Scratch {
 pub struct Session<'m, 'a> {
     model: &'m Model<'a>,
     backend: Backend,
+    team: &'static dyn Team,
     kv: KvCache,
     max_batch: usize,
     s: Scratch,
@@ -68,6 +77,7 @@ impl<'m, 'a> Session<'m, 'a> {
         Ok(Session {
             model,
             backend: *backend,
+            team: &SERIAL,
             kv: KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx),
             max_batch,
             s: Scratch {
@@ -84,6 +94,7 @@ impl<'m, 'a> Session<'m, 'a> {
                 q16: vec![f16::ZERO; hp.head_dim],
                 scores: vec![0.0; n_ctx],
                 acts: ActBuffer::new(widest, b),
+                chunked: vec![0.0; if b > 1 { b * widest.max(kv) } else { 0 }],
                 logits: vec![0.0; hp.n_vocab],
             },
         })
@@ -95,6 +106,17 @@ impl<'m, 'a> Session<'m, 'a> {
 
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// Splits the matrix products over `team`'s workers from now on (the
+    /// results do not change).
+    pub fn set_team(&mut self, team: &'static dyn Team) {
+        self.team = team;
+    }
+
+    /// The team the matrix products run on.
+    pub fn team(&self) -> &'static dyn Team {
+        self.team
     }
 
     /// Tokens in the context so far.
@@ -172,17 +194,47 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// `out[t][r] = w · input[t]` for the first `n` rows of `input` (each
-    /// `w.n_cols` wide): quantizes the input once per activation type.
+    /// `w.n_cols` wide): quantizes the input once per activation type, then
+    /// computes the rows in chunks of [`chunk_rows`] on `team`.
+    ///
+    /// One token writes each chunk straight into `out`; a batch writes
+    /// chunk after chunk into `chunked` (each chunk's tokens contiguous, so
+    /// workers get disjoint slices) and is then copied into `out`.
     fn matmul(
         backend: &Backend,
+        team: &dyn Team,
         acts: &mut ActBuffer,
+        chunked: &mut [f32],
         w: &QMatrix<'_>,
         out: &mut [f32],
         n: usize,
     ) -> Result<(), ModelError> {
         let a = acts.get(w.act_type(), backend)?;
         debug_assert_eq!(a.n_tokens, n);
-        backend.gemm(w, &a, 0..w.n_rows, out, w.n_rows)?;
+        let rows = w.n_rows;
+        check_gemm(w, &a, &(0..rows), out, rows)?;
+        let gemm = backend.gemm_fn(w.ty)?;
+        let chunk = chunk_rows(rows);
+        if n == 1 {
+            for_each_chunk(team, &mut out[..rows], chunk, &|i, part| {
+                let r0 = i * chunk;
+                gemm(w, &a, r0..r0 + part.len(), part, part.len());
+            });
+            return Ok(());
+        }
+        let chunked = chunked.get_mut(..n * rows).ok_or(ModelError::Invalid(
+            "batch larger than the session's scratch",
+        ))?;
+        for_each_chunk(team, chunked, chunk * n, &|i, part| {
+            let (r0, len) = (i * chunk, part.len() / n);
+            gemm(w, &a, r0..r0 + len, part, len);
+        });
+        for (i, part) in chunked.chunks(chunk * n).enumerate() {
+            let (r0, len) = (i * chunk, part.len() / n);
+            for (t, src) in part.chunks_exact(len).enumerate() {
+                out[t * rows + r0..t * rows + r0 + len].copy_from_slice(src);
+            }
+        }
         Ok(())
     }
 
@@ -192,6 +244,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let m = self.model;
         let hp = &m.hparams;
         let be = &self.backend;
+        let team = self.team;
         let s = &mut self.s;
         let n = tokens.len();
         let (e, nq, nkv, ff, hd) = (
@@ -227,9 +280,33 @@ impl<'m, 'a> Session<'m, 'a> {
                 );
             }
             s.acts.set(&s.xn, e, n)?;
-            Self::matmul(be, &mut s.acts, &layer.wq, &mut s.q, n)?;
-            Self::matmul(be, &mut s.acts, &layer.wk, &mut s.k, n)?;
-            Self::matmul(be, &mut s.acts, &layer.wv, &mut s.v, n)?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.wq,
+                &mut s.q,
+                n,
+            )?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.wk,
+                &mut s.k,
+                n,
+            )?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.wv,
+                &mut s.v,
+                n,
+            )?;
             for t in 0..n {
                 let q = &mut s.q[t * nq..(t + 1) * nq];
                 let k = &mut s.k[t * nkv..(t + 1) * nkv];
@@ -266,7 +343,15 @@ impl<'m, 'a> Session<'m, 'a> {
                 }
             }
             s.acts.set(&s.attn, nq, n)?;
-            Self::matmul(be, &mut s.acts, &layer.wo, &mut s.tmp, n)?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.wo,
+                &mut s.tmp,
+                n,
+            )?;
             (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
 
             // Feed-forward (SwiGLU).
@@ -279,11 +364,35 @@ impl<'m, 'a> Session<'m, 'a> {
                 );
             }
             s.acts.set(&s.xn, e, n)?;
-            Self::matmul(be, &mut s.acts, &layer.w_gate, &mut s.gate, n)?;
-            Self::matmul(be, &mut s.acts, &layer.w_up, &mut s.up, n)?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.w_gate,
+                &mut s.gate,
+                n,
+            )?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.w_up,
+                &mut s.up,
+                n,
+            )?;
             (be.silu_mul)(&mut s.gate[..n * ff], &s.up[..n * ff]);
             s.acts.set(&s.gate, ff, n)?;
-            Self::matmul(be, &mut s.acts, &layer.w_down, &mut s.tmp, n)?;
+            Self::matmul(
+                be,
+                team,
+                &mut s.acts,
+                &mut s.chunked,
+                &layer.w_down,
+                &mut s.tmp,
+                n,
+            )?;
             (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
         }
         self.kv.set_n_tokens(pos0 + n);
@@ -292,9 +401,25 @@ impl<'m, 'a> Session<'m, 'a> {
         let last = &s.x[(n - 1) * e..n * e];
         (be.rmsnorm)(&mut s.xn[..e], last, &m.output_norm, hp.rms_eps);
         s.acts.set(&s.xn[..e], e, 1)?;
-        Self::matmul(be, &mut s.acts, &m.output, &mut s.logits, 1)?;
+        Self::matmul(
+            be,
+            team,
+            &mut s.acts,
+            &mut s.chunked,
+            &m.output,
+            &mut s.logits,
+            1,
+        )?;
         Ok(())
     }
+}
+
+/// Rows per chunk when a matrix of `n_rows` rows is split over a team: about
+/// 16 chunks (so up to 8 workers each get two or more), a multiple of 16
+/// rows, between 16 and 256. It depends on the matrix only, so that each
+/// output row is computed by the same kernel call for any team.
+pub fn chunk_rows(n_rows: usize) -> usize {
+    n_rows.div_ceil(16).next_multiple_of(16).clamp(16, 256)
 }
 
 /// The `(cos, sin)` pairs of RoPE at position `pos`, computed as llama.cpp
@@ -366,6 +491,50 @@ mod tests {
             a.decode_step(t).unwrap();
         }
         assert_eq!(a.logits(), &want[..]);
+    }
+
+    /// Prefill (batches of 5) then 4 decode steps: every logit vector.
+    #[cfg(feature = "std")]
+    fn run_all(model: &Model<'_>, be: &Backend, team: &'static dyn Team) -> Vec<Vec<f32>> {
+        let mut s = Session::new(model, be, 32, 5).unwrap();
+        s.set_team(team);
+        let mut out = vec![s
+            .prefill(&[5, 17, 42, 99, 7, 250, 3, 1], None)
+            .unwrap()
+            .to_vec()];
+        for t in [11u32, 12, 13, 14] {
+            out.push(s.decode_step(t).unwrap().to_vec());
+        }
+        out
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn logits_are_bit_identical_for_any_team() {
+        use crate::parallel::ThreadTeam;
+        let bytes = tiny();
+        let model = Model::load(&bytes).unwrap();
+        for be in crate::quant::available() {
+            let want = run_all(&model, be, &SERIAL);
+            for n in 2..=4 {
+                let team = ThreadTeam::leak(n).unwrap();
+                assert_eq!(
+                    run_all(&model, be, team),
+                    want,
+                    "{} with {n} workers",
+                    be.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_depend_on_the_matrix_only() {
+        assert_eq!(chunk_rows(1), 16);
+        assert_eq!(chunk_rows(128), 16);
+        assert_eq!(chunk_rows(896), 64);
+        assert_eq!(chunk_rows(4864), 256);
+        assert_eq!(chunk_rows(151936), 256);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use model_loader::gguf::Gguf;
 use model_loader::model::Model;
+use model_loader::parallel::ThreadTeam;
 use model_loader::quant;
 use model_loader::sampler::{Sampler, SamplerConfig};
 use model_loader::session::Session;
@@ -28,6 +29,8 @@ usage: cargo xtask generate --model M (--prompt TEXT | --prompt-ids 1,2,3) [opti
   --ctx N              context length (default 2048)
   --batch N            prefill batch size (default 64)
   --backend NAME       kernel backend (default $LLM_BACKEND, else the best available)
+  --threads N          threads the matrix products are split over (default: all cores;
+                       the output does not depend on it)
   --ids                print {\"prompt_ids\":[...],\"gen_ids\":[...]} instead of text";
 
 pub fn main(args: Vec<String>) -> Result<()> {
@@ -55,7 +58,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let batch: usize = a.parsed("--batch")?.unwrap_or(64);
     let backend_name = a.value("--backend")?;
     let print_ids = a.flag("--ids");
+    let threads: Option<usize> = a.parsed("--threads")?;
     a.finish()?;
+    let team = ThreadTeam::for_threads(threads).map_err(|e| anyhow!(e))?;
 
     let backend = match backend_name {
         Some(name) => {
@@ -86,11 +91,14 @@ pub fn main(args: Vec<String>) -> Result<()> {
         bail!("the prompt has no tokens");
     }
     let mut session = Session::new(&model, backend, n_ctx, batch)?;
+    session.set_team(team);
     eprintln!(
-        "[{}: {} layers, backend {}, loaded in {:.2}s, prompt {} tokens]",
+        "[{}: {} layers, backend {}, {} thread{}, loaded in {:.2}s, prompt {} tokens]",
         path.file_name().and_then(|f| f.to_str()).unwrap_or("model"),
         model.hparams.n_layer,
         backend.name,
+        team.workers(),
+        if team.workers() == 1 { "" } else { "s" },
         t_load.elapsed().as_secs_f64(),
         ids.len()
     );

@@ -5,7 +5,7 @@
 //! the `RESULT` lines it prints.
 //!
 //! ```text
-//! llm-bench MODEL.gguf [-p 64] [-n 64] [-r REPS] [--backend NAME | --pick]
+//! llm-bench MODEL.gguf [-p 64] [-n 64] [-r REPS] [-t THREADS] [--backend NAME | --pick]
 //! llm-bench --kernels [--backend NAME] [--types q4_1,q8_0] [--ms 200]
 //! ```
 
@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use model_loader::gguf::Gguf;
 use model_loader::model::Model;
+use model_loader::parallel::ThreadTeam;
 use model_loader::quant::{self, simd, Backend, GgmlType, QMatrix};
 use model_loader::session::Session;
 
@@ -31,6 +32,23 @@ fn cpu_time() -> f64 {
     let mut ts = Timespec { sec: 0, nsec: 0 };
     // SAFETY: clock_gettime writes one timespec (the C layout above).
     unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.sec as f64 + ts.nsec as f64 * 1e-9
+}
+
+/// The CPU time of the whole process (all its threads) in seconds.
+fn process_cpu_time() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec (the C layout above).
+    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.sec as f64 + ts.nsec as f64 * 1e-9
 }
 
@@ -70,7 +88,7 @@ mod profile {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: llm-bench MODEL.gguf [-p N] [-n N] [-r REPS] [--backend NAME | --pick]\n       llm-bench --kernels [--backend NAME] [--types T,..] [--ms MS]"
+        "usage: llm-bench MODEL.gguf [-p N] [-n N] [-r REPS] [-t THREADS] [--backend NAME | --pick] [--profile]\n       llm-bench --kernels [--backend NAME] [--types T,..] [--ms MS]"
     );
     std::process::exit(2);
 }
@@ -101,6 +119,7 @@ struct Opts {
     p: usize,
     n: usize,
     reps: usize,
+    threads: Option<usize>,
     backend: Option<String>,
     pick: bool,
     kernels: bool,
@@ -116,6 +135,7 @@ fn parse() -> Opts {
         p: 64,
         n: 64,
         reps: 1,
+        threads: None,
         backend: None,
         pick: false,
         kernels: false,
@@ -131,6 +151,7 @@ fn parse() -> Opts {
             "-p" => o.p = val().parse().unwrap_or_else(|_| usage()),
             "-n" => o.n = val().parse().unwrap_or_else(|_| usage()),
             "-r" => o.reps = val().parse().unwrap_or_else(|_| usage()),
+            "-t" | "--threads" => o.threads = Some(val().parse().unwrap_or_else(|_| usage())),
             "--ms" => o.ms = val().parse().unwrap_or_else(|_| usage()),
             "--backend" => o.backend = Some(val()),
             "--types" => o.types = Some(val()),
@@ -194,6 +215,10 @@ fn main() {
     let path = o.model.clone().unwrap_or_else(|| usage());
     let be = choose(&o);
     let be = if o.profile { profile::wrap(be) } else { be };
+    let team = ThreadTeam::for_threads(o.threads).unwrap_or_else(|e| {
+        eprintln!("llm-bench: {e}");
+        std::process::exit(2)
+    });
     let t_all = Instant::now();
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         eprintln!("llm-bench: {path}: {e}");
@@ -212,13 +237,18 @@ fn main() {
     let mut rng = model_loader::rng::Rng::new(42);
     let toks: Vec<u32> = (0..o.p.max(1)).map(|_| rng.below(n_vocab) as u32).collect();
     let n_ctx = (o.p + o.n + 8).max(16);
-    eprintln!("[llm-bench: {path}, backend {}]", be.name);
+    eprintln!(
+        "[llm-bench: {path}, backend {}, {} thread(s)]",
+        be.name,
+        team.workers()
+    );
     eprintln!("[cpu: {}]", model_loader::cpu::info());
 
     // Warm-up (page faults, caches, the emulator's translation cache), as
     // llama-bench does: one decode step.
     {
         let mut s = Session::new(&model, be, n_ctx, 1).expect("session");
+        s.set_team(team);
         s.decode_step(toks[0]).expect("decode");
     }
     // Per-repetition rates.
@@ -226,14 +256,16 @@ fn main() {
     for _ in 0..o.reps.max(1) {
         if o.p > 0 {
             let mut s = Session::new(&model, be, n_ctx, o.p).expect("session");
-            let (t0, c0) = (Instant::now(), cpu_time());
+            s.set_team(team);
+            let (t0, c0) = (Instant::now(), process_cpu_time());
             s.prefill(&toks[..o.p], None).expect("prefill");
             pp.push(o.p as f64 / t0.elapsed().as_secs_f64());
-            cpu_pp.push(o.p as f64 / (cpu_time() - c0));
+            cpu_pp.push(o.p as f64 / (process_cpu_time() - c0));
         }
         if o.n > 0 {
             let mut s = Session::new(&model, be, n_ctx, 1).expect("session");
-            let (t0, c0) = (Instant::now(), cpu_time());
+            s.set_team(team);
+            let (t0, c0) = (Instant::now(), process_cpu_time());
             let mut tok = toks[0];
             for i in 0..o.n {
                 let l = s.decode_step(tok).expect("decode");
@@ -241,31 +273,37 @@ fn main() {
                 tok = (i as u32 * 7919 + (l[0].to_bits() & 1023)) % n_vocab as u32;
             }
             tg.push(o.n as f64 / t0.elapsed().as_secs_f64());
-            cpu_tg.push(o.n as f64 / (cpu_time() - c0));
+            cpu_tg.push(o.n as f64 / (process_cpu_time() - c0));
         }
     }
     if o.profile {
         eprintln!("[profile: time per backend entry, all runs]");
         profile::report(t_all.elapsed().as_secs_f64());
     }
-    // The best repetition (least disturbed by other load on the machine);
-    // `cargo xtask bench` takes llama-bench's best repetition too.
-    let best = |v: &[f64]| v.iter().copied().fold(0.0f64, f64::max);
+    // The median repetition (`cargo xtask bench` runs one repetition per
+    // process, alternating with llama.cpp, and takes medians itself).
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // `cpu`: tokens per second of the process's CPU time (all threads).
+    let threads = team.workers();
     if o.p > 0 {
         println!(
-            "RESULT pp {} {:.3} tok/s cpu {:.3} tok/s backend={}",
+            "RESULT pp {} {:.3} tok/s cpu {:.3} tok/s backend={} threads={threads}",
             o.p,
-            best(&pp),
-            best(&cpu_pp),
+            median(&pp),
+            median(&cpu_pp),
             be.name
         );
     }
     if o.n > 0 {
         println!(
-            "RESULT tg {} {:.3} tok/s cpu {:.3} tok/s backend={}",
+            "RESULT tg {} {:.3} tok/s cpu {:.3} tok/s backend={} threads={threads}",
             o.n,
-            best(&tg),
-            best(&cpu_tg),
+            median(&tg),
+            median(&cpu_tg),
             be.name
         );
     }

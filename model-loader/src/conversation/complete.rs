@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use super::stats::{ReplyStats, Stop};
 use super::{ConvError, Io};
 use crate::model::Model;
+use crate::parallel::Team;
 use crate::quant::Backend;
 use crate::sampler::Sampler;
 use crate::session::Session;
@@ -34,10 +35,12 @@ pub struct Completion {
 
 /// Greedily continues `text` by up to `n` tokens in a fresh session of at
 /// most `max_ctx` positions, streaming the text to `io`.
+#[allow(clippy::too_many_arguments)] // the session's parts, the text and the limits
 pub fn complete(
     model: &Model<'_>,
     tokenizer: &Tokenizer,
     backend: &Backend,
+    team: &'static dyn Team,
     max_ctx: usize,
     text: &str,
     n: usize,
@@ -55,6 +58,7 @@ pub fn complete(
     }
     let n_ctx = (prompt.len() + n).min(max_ctx);
     let mut session = Session::new(model, backend, n_ctx, COMPLETE_BATCH)?;
+    session.set_team(team);
     let mut sampler = Sampler::greedy();
     let mut detok = Detokenizer::new(tokenizer, false);
     let mut ids = Vec::new();

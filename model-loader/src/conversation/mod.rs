@@ -61,6 +61,7 @@ use crate::chat::{ChatTemplate, Message};
 use crate::gguf::Gguf;
 use crate::model::{Model, ModelError};
 use crate::pack::Prefix;
+use crate::parallel::{Team, SERIAL};
 use crate::quant::Backend;
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::session::Session;
@@ -154,7 +155,7 @@ pub fn chat_sampler_defaults() -> SamplerConfig {
 }
 
 /// Settings of a [`Conversation`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Context length (KV cache positions).
     pub n_ctx: usize,
@@ -164,6 +165,22 @@ pub struct Options {
     pub max_reply_tokens: usize,
     pub system_prompt: String,
     pub sampler: SamplerConfig,
+    /// The workers the matrix products are split over (the results do not
+    /// depend on it).
+    pub team: &'static dyn Team,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("n_ctx", &self.n_ctx)
+            .field("max_batch", &self.max_batch)
+            .field("max_reply_tokens", &self.max_reply_tokens)
+            .field("system_prompt", &self.system_prompt)
+            .field("sampler", &self.sampler)
+            .field("team_workers", &self.team.workers())
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -174,6 +191,7 @@ impl Default for Options {
             max_reply_tokens: 512,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
             sampler: chat_sampler_defaults(),
+            team: &SERIAL,
         }
     }
 }
@@ -253,7 +271,8 @@ impl<'m, 'a> Conversation<'m, 'a> {
         prefix: Option<&Prefix<'_>>,
         io: &mut dyn Io,
     ) -> Result<Self, ConvError> {
-        let session = Session::new(model, backend, opts.n_ctx, opts.max_batch)?;
+        let mut session = Session::new(model, backend, opts.n_ctx, opts.max_batch)?;
+        session.set_team(opts.team);
         let prefix_text = turns::system_prefix(&template, &opts.system_prompt);
         let prefix_tokens = tokenizer.encode(&prefix_text, true, true);
         if prefix_tokens.len() >= opts.n_ctx {
@@ -582,6 +601,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
             self.session.model(),
             self.tokenizer,
             self.session.backend(),
+            self.session.team(),
             self.session.n_ctx(),
             text,
             n,

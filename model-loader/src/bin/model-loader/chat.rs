@@ -10,13 +10,14 @@ use model_loader::conversation::{self, args, Conversation, Io, Options};
 use model_loader::gguf::Gguf;
 use model_loader::model::Model;
 use model_loader::pack_file::ModelImage;
+use model_loader::parallel::ThreadTeam;
 use model_loader::tokenizer::Tokenizer;
 
 use crate::flags::Flags;
 use crate::host_io::HostIo;
 use crate::{backend, fail};
 
-pub const USAGE: &str = "model-loader chat [--backend B] [--ctx N] [--max-tokens N] [--temp T] [--seed S] MODEL.gguf|PACK.img";
+pub const USAGE: &str = "model-loader chat [--backend B] [--threads N] [--ctx N] [--max-tokens N] [--temp T] [--seed S] MODEL.gguf|PACK.img";
 
 const HELP: &str = "\
 /reset             forget the conversation (keeps the system prompt)
@@ -33,6 +34,7 @@ pub fn chat(argv: &[String]) -> ExitCode {
     let defaults = Options::default();
     let parsed = (|| {
         let backend_name = f.value("--backend")?;
+        let team = ThreadTeam::for_threads(f.parsed::<usize>("--threads")?)?;
         let n_ctx = f.parsed::<usize>("--ctx")?.unwrap_or(defaults.n_ctx);
         let max_tokens = f.parsed::<usize>("--max-tokens")?;
         let temp = f
@@ -41,9 +43,9 @@ pub fn chat(argv: &[String]) -> ExitCode {
             .transpose()?;
         let seed = f.value("--seed")?.map(|s| args::seed(&s)).transpose()?;
         let pos = f.positional(1)?;
-        Ok::<_, String>((backend_name, n_ctx, max_tokens, temp, seed, pos))
+        Ok::<_, String>((backend_name, team, n_ctx, max_tokens, temp, seed, pos))
     })();
-    let (backend_name, n_ctx, max_tokens, temp, seed, pos) = match parsed {
+    let (backend_name, team, n_ctx, max_tokens, temp, seed, pos) = match parsed {
         Ok(p) => p,
         Err(e) => return fail(3, &format!("{e}\nusage: {USAGE}")),
     };
@@ -86,7 +88,11 @@ pub fn chat(argv: &[String]) -> ExitCode {
     if let Some(n) = notice {
         io.dim(&n);
     }
-    let mut opts = Options { n_ctx, ..defaults };
+    let mut opts = Options {
+        n_ctx,
+        team,
+        ..defaults
+    };
     if let Some(n) = max_tokens {
         opts.max_reply_tokens = n;
     }
