@@ -107,9 +107,8 @@ impl Team for CpuTeam {
             }
         }
         job(0);
-        while SHARED.remaining.load(Ordering::Acquire) != 0 {
-            core::hint::spin_loop();
-        }
+        let done = || (SHARED.remaining.load(Ordering::Acquire) == 0).then_some(());
+        wait_until(percpu::cpu(0), done);
         SHARED.job.store(core::ptr::null_mut(), Ordering::Release);
         SHARED.busy.store(false, Ordering::Release);
     }
@@ -136,24 +135,34 @@ pub fn worker_loop(me: &'static PerCpu) -> ! {
         job(w);
         me.jobs.fetch_add(1, Ordering::Relaxed);
         me.set_state(State::Idle);
-        SHARED.remaining.fetch_sub(1, Ordering::Release);
+        if SHARED.remaining.fetch_sub(1, Ordering::SeqCst) == 1
+            && percpu::cpu(0).sleeping.load(Ordering::SeqCst) != 0
+        {
+            smp::wake(0);
+        }
     }
 }
 
-/// Waits until the generation differs from `seen`: spins for [`SPIN`],
-/// then halts (woken by the caller's IPI, or the timer). Returns the new
-/// generation.
+/// Waits until the generation differs from `seen`; returns the new one.
 fn wait_for_next(me: &PerCpu, seen: u64) -> u64 {
-    let changed = || {
+    wait_until(me, || {
         let g = SHARED.generation.load(Ordering::Acquire);
         (g != seen).then_some(g)
-    };
+    })
+}
+
+/// Waits until `ready` gives a value: spins for [`SPIN`], then halts (the
+/// other side sends a wake-up IPI when it sees `me.sleeping`; the timer
+/// tick is the fallback). With interrupts off it only spins. Halting
+/// matters under emulation: a halted vCPU gives its host thread back.
+fn wait_until<T>(me: &PerCpu, ready: impl Fn() -> Option<T>) -> T {
     let spin_cycles = time::tsc_hz() / 1_000_000 * SPIN.as_micros() as u64;
     let start = cpu::rdtsc();
-    while cpu::rdtsc().wrapping_sub(start) < spin_cycles {
+    let can_halt = x86_64::instructions::interrupts::are_enabled();
+    while !can_halt || cpu::rdtsc().wrapping_sub(start) < spin_cycles {
         for _ in 0..32 {
-            if let Some(g) = changed() {
-                return g;
+            if let Some(v) = ready() {
+                return v;
             }
             core::hint::spin_loop();
         }
@@ -161,16 +170,16 @@ fn wait_for_next(me: &PerCpu, seen: u64) -> u64 {
     loop {
         x86_64::instructions::interrupts::disable();
         me.sleeping.store(1, Ordering::SeqCst);
-        if let Some(g) = changed() {
+        if let Some(v) = ready() {
             me.sleeping.store(0, Ordering::SeqCst);
             x86_64::instructions::interrupts::enable();
-            return g;
+            return v;
         }
         // `sti; hlt`: an IPI sent after the check above still wakes us.
         x86_64::instructions::interrupts::enable_and_hlt();
         me.sleeping.store(0, Ordering::SeqCst);
-        if let Some(g) = changed() {
-            return g;
+        if let Some(v) = ready() {
+            return v;
         }
     }
 }
