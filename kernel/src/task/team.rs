@@ -49,12 +49,40 @@ static SHARED: Shared = Shared {
     worker_of: [const { AtomicUsize::new(NONE) }; MAX_CPUS],
 };
 
+/// Where the caller's time goes, for `/team`.
+pub struct Stats {
+    /// Team runs (fork-joins with more than one worker).
+    pub runs: AtomicU64,
+    /// TSC cycles the caller spent on its own share.
+    pub own_cycles: AtomicU64,
+    /// TSC cycles the caller then waited for the other workers.
+    pub wait_cycles: AtomicU64,
+    /// Times a waiting CPU (caller or worker) halted.
+    pub halts: AtomicU64,
+}
+
+pub static STATS: Stats = Stats {
+    runs: AtomicU64::new(0),
+    own_cycles: AtomicU64::new(0),
+    wait_cycles: AtomicU64::new(0),
+    halts: AtomicU64::new(0),
+};
+
 /// The kernel's compute team (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuTeam;
 
-/// How long an idle worker spins before it halts.
-const SPIN: core::time::Duration = core::time::Duration::from_micros(300);
+/// How long (microseconds) a waiting CPU spins before it halts.
+static SPIN_US: AtomicU64 = AtomicU64::new(50);
+
+/// Sets how long a waiting CPU spins before halting (`/team`).
+pub fn set_spin_us(us: u64) {
+    SPIN_US.store(us, Ordering::Relaxed);
+}
+
+pub fn spin_us() -> u64 {
+    SPIN_US.load(Ordering::Relaxed)
+}
 
 /// Makes the team the boot CPU plus the first `limit - 1` running
 /// application processors (all of them if `limit` is larger). Call while no
@@ -106,9 +134,15 @@ impl Team for CpuTeam {
                 smp::wake(c);
             }
         }
+        let t0 = cpu::rdtsc();
         job(0);
+        let t1 = cpu::rdtsc();
         let done = || (SHARED.remaining.load(Ordering::Acquire) == 0).then_some(());
         wait_until(percpu::cpu(0), done);
+        let t2 = cpu::rdtsc();
+        STATS.runs.fetch_add(1, Ordering::Relaxed);
+        STATS.own_cycles.fetch_add(t1 - t0, Ordering::Relaxed);
+        STATS.wait_cycles.fetch_add(t2 - t1, Ordering::Relaxed);
         SHARED.job.store(core::ptr::null_mut(), Ordering::Release);
         SHARED.busy.store(false, Ordering::Release);
     }
@@ -151,12 +185,12 @@ fn wait_for_next(me: &PerCpu, seen: u64) -> u64 {
     })
 }
 
-/// Waits until `ready` gives a value: spins for [`SPIN`], then halts (the
+/// Waits until `ready` gives a value: spins for [`spin_us`], then halts (the
 /// other side sends a wake-up IPI when it sees `me.sleeping`; the timer
 /// tick is the fallback). With interrupts off it only spins. Halting
 /// matters under emulation: a halted vCPU gives its host thread back.
 fn wait_until<T>(me: &PerCpu, ready: impl Fn() -> Option<T>) -> T {
-    let spin_cycles = time::tsc_hz() / 1_000_000 * SPIN.as_micros() as u64;
+    let spin_cycles = time::tsc_hz() / 1_000_000 * spin_us();
     let start = cpu::rdtsc();
     let can_halt = x86_64::instructions::interrupts::are_enabled();
     while !can_halt || cpu::rdtsc().wrapping_sub(start) < spin_cycles {
@@ -164,7 +198,9 @@ fn wait_until<T>(me: &PerCpu, ready: impl Fn() -> Option<T>) -> T {
             if let Some(v) = ready() {
                 return v;
             }
-            core::hint::spin_loop();
+            // No `pause` (core::hint::spin_loop): under QEMU's TCG it
+            // leaves the translated code and takes QEMU's global lock on
+            // every iteration, which slows the CPU doing the work.
         }
     }
     loop {
@@ -176,6 +212,7 @@ fn wait_until<T>(me: &PerCpu, ready: impl Fn() -> Option<T>) -> T {
             return v;
         }
         // `sti; hlt`: an IPI sent after the check above still wakes us.
+        STATS.halts.fetch_add(1, Ordering::Relaxed);
         x86_64::instructions::interrupts::enable_and_hlt();
         me.sleeping.store(0, Ordering::SeqCst);
         if let Some(v) = ready() {
