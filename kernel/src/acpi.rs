@@ -35,6 +35,8 @@ pub struct Platform {
     pub isa_overrides: Vec<IsaOverride>,
     /// Enabled CPUs listed in the MADT (this one included).
     pub cpus: usize,
+    /// Local APIC ids of the enabled application processors (MADT order).
+    pub ap_apic_ids: Vec<u32>,
     pub clock: Reference,
     pub power_off: Option<PowerOff>,
 }
@@ -78,6 +80,7 @@ fn defaults() -> Platform {
         ioapics: alloc::vec![(0xfec0_0000, 0)],
         isa_overrides: Vec::new(),
         cpus: 1,
+        ap_apic_ids: Vec::new(),
         clock: Reference::Pit,
         power_off: None,
     }
@@ -104,13 +107,14 @@ fn parse(rsdp: u64) -> Result<Platform, &'static str> {
             trigger: trigger(o.polarity, o.trigger_mode),
         })
         .collect();
-    let cpus = processors.map_or(1, |p| {
-        1 + p
-            .application_processors
+    let ap_apic_ids: Vec<u32> = processors.map_or(Vec::new(), |p| {
+        p.application_processors
             .iter()
             .filter(|ap| ap.state != ProcessorState::Disabled)
-            .count()
+            .map(|ap| ap.local_apic_id)
+            .collect()
     });
+    let cpus = 1 + ap_apic_ids.len();
     let fadt = tables.find_table::<Fadt>().ok_or("no FADT")?;
     let oem_id = { fadt.header.oem_id }
         .iter()
@@ -169,6 +173,7 @@ fn parse(rsdp: u64) -> Result<Platform, &'static str> {
             .collect(),
         isa_overrides,
         cpus,
+        ap_apic_ids,
         clock,
         power_off,
     })

@@ -27,6 +27,9 @@ pub struct Facts {
     pub rsdp: Option<u64>,
     /// Virtual address and length of the ramdisk, if one was loaded.
     pub ramdisk: Option<(u64, u64)>,
+    /// A free 4 KiB page of RAM below 1 MiB for the trampoline that starts
+    /// the other CPUs (0x8000 when that is free).
+    pub trampoline_page: Option<u64>,
 }
 
 static FACTS: Once<Facts> = Once::new();
@@ -47,10 +50,19 @@ pub fn record(info: &BootInfo) {
         .ramdisk_addr
         .into_option()
         .map(|addr| (addr, info.ramdisk_len));
+    let usable = |p: u64| {
+        info.memory_regions
+            .iter()
+            .any(|r| r.kind == MemoryRegionKind::Usable && r.start <= p && p + 4096 <= r.end)
+    };
+    let trampoline_page = core::iter::once(0x8000)
+        .chain((1..0x9f).map(|n| n * 0x1000))
+        .find(|&p| usable(p));
     FACTS.call_once(|| Facts {
         mode,
         rsdp: info.rsdp_addr.into_option(),
         ramdisk,
+        trampoline_page,
     });
 }
 

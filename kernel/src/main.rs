@@ -28,6 +28,7 @@ mod model;
 mod power;
 mod selftest;
 mod shell;
+mod task;
 mod time;
 
 use arch::x86_64::{gdt, stack};
@@ -91,6 +92,15 @@ extern "C" fn kernel_main() -> ! {
     let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());
     drivers::virtio::blk::init(devices);
+
+    let cpus = arch::x86_64::smp::start_aps(&platform.ap_apic_ids);
+    task::team::set_size(usize::MAX);
+    log::info!(
+        "smp: {} of {} CPU(s) running; compute team of {}",
+        cpus.running,
+        cpus.listed,
+        task::team::size()
+    );
 
     shell::commands::banner();
     model::boot(&options);

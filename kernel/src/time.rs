@@ -3,7 +3,7 @@
 //! frequency: the ACPI PM timer (3.579545 MHz) if the FADT has one, else
 //! the PIT (1.193182 MHz).
 
-use crate::arch::x86_64::{apic, cpu, idt::vector, pit};
+use crate::arch::x86_64::{apic, cpu, idt::vector, percpu, pit};
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use x86_64::instructions::port::Port;
@@ -92,9 +92,24 @@ pub fn calibrate_and_start(reference: Reference) {
     );
 }
 
-/// Called by the APIC timer interrupt.
+/// Called by the APIC timer interrupt, on every CPU. The uptime tick
+/// counts the boot CPU's only; every CPU counts its own in its per-CPU data.
 pub fn on_timer_tick() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
+    let me = percpu::current();
+    me.ticks.fetch_add(1, Ordering::Relaxed);
+    if me.sleeping.load(Ordering::Relaxed) == 0 {
+        me.busy_ticks.fetch_add(1, Ordering::Relaxed);
+    }
+    if me.index() == 0 {
+        TICKS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts this (application) CPU's local APIC timer at the tick rate the
+/// boot CPU calibrated (all local APIC timers run from the same clock).
+pub fn start_ap_timer() {
+    let apic_hz = APIC_TIMER_HZ.load(Ordering::Relaxed).max(TICK_HZ);
+    apic::timer_start_periodic(vector::APIC_TIMER, (apic_hz / TICK_HZ) as u32);
 }
 
 /// Timer interrupts since the tick started.

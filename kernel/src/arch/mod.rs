@@ -4,4 +4,4 @@
 pub mod x86_64;
 
 pub use self::x86_64::cpu::halt_forever;
-pub use self::x86_64::{cpu_info, qemu};
+pub use self::x86_64::{cpu_info, qemu, smp};

@@ -31,6 +31,9 @@ pub enum Access {
     ReadWrite,
     /// Device registers: read/write, caching disabled.
     Mmio,
+    /// Read/write and executable: only the low-memory trampoline that
+    /// starts the other CPUs (identity-mapped while they switch on paging).
+    Trampoline,
 }
 
 impl Access {
@@ -40,6 +43,7 @@ impl Access {
             Access::ReadOnly => base,
             Access::ReadWrite => base | Flags::WRITABLE,
             Access::Mmio => base | Flags::WRITABLE | Flags::NO_CACHE | Flags::WRITE_THROUGH,
+            Access::Trampoline => Flags::PRESENT | Flags::WRITABLE,
         }
     }
 }

@@ -361,13 +361,17 @@ pub fn cmd_bench(inv: &Invocation, _: &mut Output) -> Result {
         let toks: Vec<u32> = (0..p).map(|_| rng.below(n_vocab) as u32).collect();
         let n_ctx = (p + n + 8).max(16);
         let run = || -> core::result::Result<(f64, f64), model_loader::model::ModelError> {
+            let team: &'static dyn model_loader::parallel::Team = &crate::task::team::CpuTeam;
             let mut s = Session::new(model, &backend, n_ctx, 1)?;
+            s.set_team(team);
             s.decode_step(toks[0])?;
             let mut s = Session::new(model, &backend, n_ctx, p)?;
+            s.set_team(team);
             let t0 = time::uptime();
             s.prefill(&toks, None)?;
             let pp = p as f64 / (time::uptime() - t0).as_secs_f64().max(1e-9);
             let mut s = Session::new(model, &backend, n_ctx, 1)?;
+            s.set_team(team);
             let t0 = time::uptime();
             let mut tok = toks[0];
             for i in 0..n {
@@ -379,8 +383,16 @@ pub fn cmd_bench(inv: &Invocation, _: &mut Output) -> Result {
         };
         match run() {
             Ok((pp, tg)) => {
-                println!("RESULT pp {p} {pp:.3} tok/s backend={}", backend.name);
-                println!("RESULT tg {n} {tg:.3} tok/s backend={}", backend.name);
+                println!(
+                    "RESULT pp {p} {pp:.3} tok/s backend={} cpus={}",
+                    backend.name,
+                    crate::task::team::size()
+                );
+                println!(
+                    "RESULT tg {n} {tg:.3} tok/s backend={} cpus={}",
+                    backend.name,
+                    crate::task::team::size()
+                );
             }
             Err(e) => return Err(format!("{e}")),
         }

@@ -263,6 +263,7 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     let opts = Options {
         n_ctx,
         max_batch: prefill_batch(backend),
+        team: &crate::task::team::CpuTeam,
         ..Options::default()
     };
     let mut io = chat::ConsoleIo::new();

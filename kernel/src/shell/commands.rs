@@ -124,7 +124,37 @@ fn cmd_cpu(_: &Invocation, out: &mut Output) -> Result {
         apic::mode(),
         apic::id()
     );
+    cpu_lines(out);
     Ok(())
+}
+
+/// One line per CPU: its APIC id, what it does, its timer ticks (busy of
+/// total) and the compute-team jobs it ran.
+fn cpu_lines(out: &mut Output) {
+    use crate::arch::x86_64::percpu::{self, State};
+    use core::sync::atomic::Ordering::Relaxed;
+    let started = arch::smp::started();
+    outln!(
+        out,
+        "cpus: {} running of {} listed; compute team of {}",
+        started.running,
+        started.listed,
+        crate::task::team::size()
+    );
+    for (i, c) in percpu::all().iter().enumerate() {
+        if c.state() == State::Absent {
+            continue;
+        }
+        outln!(
+            out,
+            "cpu {i}: APIC id {}, {}; busy {} of {} ticks, {} team jobs",
+            c.apic_id.load(Relaxed),
+            c.state().name(),
+            c.busy_ticks.load(Relaxed),
+            c.ticks.load(Relaxed),
+            c.jobs.load(Relaxed)
+        );
+    }
 }
 
 fn cmd_uptime(_: &Invocation, out: &mut Output) -> Result {
@@ -259,10 +289,11 @@ pub fn banner() {
         println!("  ramdisk: {}", Bytes(r.len() as u64));
     }
     println!(
-        "  cpu:    {} ({} CPU{} in ACPI, 1 running)",
+        "  cpu:    {} ({} CPU{} in ACPI, {} running)",
         c.brand,
         platform.cpus,
-        if platform.cpus == 1 { "" } else { "s" }
+        if platform.cpus == 1 { "" } else { "s" },
+        arch::smp::started().running
     );
     let on: alloc::vec::Vec<&str> = c
         .simd_features()

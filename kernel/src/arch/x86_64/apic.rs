@@ -18,6 +18,8 @@ mod reg {
     pub const TPR: u32 = 0x80;
     pub const EOI: u32 = 0xb0;
     pub const SVR: u32 = 0xf0;
+    pub const ICR_LOW: u32 = 0x300;
+    pub const ICR_HIGH: u32 = 0x310;
     pub const LVT_TIMER: u32 = 0x320;
     pub const LVT_LINT0: u32 = 0x350;
     pub const LVT_ERROR: u32 = 0x370;
@@ -59,6 +61,63 @@ fn write(r: u32, v: u32) {
         },
         // SAFETY: x2APIC registers are MSRs 0x800 + offset/16.
         Some(Access::X2Apic) => unsafe { Msr::new(0x800 + (r >> 4)).write(v as u64) },
+        None => {}
+    }
+}
+
+/// Enables an application processor's local APIC, in the mode the boot
+/// CPU's runs in (the register window is the same address on every CPU).
+pub fn init_ap() {
+    if let Some(Access::X2Apic) = LAPIC.get() {
+        let mut base_msr = Msr::new(IA32_APIC_BASE);
+        // SAFETY: switching this CPU's APIC to x2APIC mode like the boot
+        // CPU's (enable first, then x2APIC, as the SDM requires).
+        unsafe {
+            let base = base_msr.read();
+            base_msr.write(base | APIC_BASE_ENABLE);
+            base_msr.write(base | APIC_BASE_ENABLE | APIC_BASE_X2APIC);
+        }
+    }
+    write(reg::TPR, 0);
+    write(reg::LVT_LINT0, LVT_MASKED);
+    write(reg::LVT_ERROR, LVT_MASKED);
+    write(reg::LVT_TIMER, LVT_MASKED);
+    write(reg::SVR, SVR_ENABLE | vector::APIC_SPURIOUS as u32);
+}
+
+/// Interrupt-command delivery modes.
+#[derive(Clone, Copy, Debug)]
+pub enum Ipi {
+    /// A fixed interrupt on this vector.
+    Fixed(u8),
+    /// INIT (level assert): resets the target into wait-for-SIPI.
+    Init,
+    /// Start-up at physical page `n` (real mode, CS = n << 8).
+    Startup(u8),
+}
+
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+
+/// Sends an inter-processor interrupt to the CPU with local APIC id `dest`.
+pub fn send_ipi(dest: u32, ipi: Ipi) {
+    const LEVEL_ASSERT: u32 = 1 << 14;
+    let low = match ipi {
+        Ipi::Fixed(v) => v as u32 | LEVEL_ASSERT,
+        Ipi::Init => 0b101 << 8 | LEVEL_ASSERT,
+        Ipi::Startup(page) => 0b110 << 8 | LEVEL_ASSERT | page as u32,
+    };
+    match LAPIC.get() {
+        // SAFETY: x2APIC ICR is MSR 0x830, destination in the high half.
+        Some(Access::X2Apic) => unsafe { Msr::new(0x830).write((dest as u64) << 32 | low as u64) },
+        Some(Access::Mmio(_)) => {
+            write(reg::ICR_HIGH, dest << 24);
+            write(reg::ICR_LOW, low);
+            let mut spins = 0u32;
+            while read(reg::ICR_LOW) & ICR_DELIVERY_PENDING != 0 && spins < 1_000_000 {
+                core::hint::spin_loop();
+                spins += 1;
+            }
+        }
         None => {}
     }
 }

@@ -88,3 +88,29 @@ pub fn set_ist_stack(index: u16, top: VirtAddr) {
     // value up on the next interrupt using this slot. Called during boot.
     unsafe { (*TSS.0.get()).interrupt_stack_table[index as usize] = top };
 }
+
+/// An application processor's own GDT and TSS (heap-allocated, never
+/// freed), with its IST slots at the given stack tops; loads them.
+pub fn init_ap(ist_tops: [VirtAddr; IST_COUNT]) {
+    let mut tss = TaskStateSegment::new();
+    for (i, top) in ist_tops.into_iter().enumerate() {
+        tss.interrupt_stack_table[i] = top;
+    }
+    let tss: &'static TaskStateSegment = alloc::boxed::Box::leak(alloc::boxed::Box::new(tss));
+    let mut table = GlobalDescriptorTable::new();
+    let code = table.append(Descriptor::kernel_code_segment());
+    let data = table.append(Descriptor::kernel_data_segment());
+    let tss_sel = table.append(Descriptor::tss_segment(tss));
+    let table: &'static GlobalDescriptorTable =
+        alloc::boxed::Box::leak(alloc::boxed::Box::new(table));
+    table.load();
+    // SAFETY: the selectors come from the GDT just loaded, whose TSS
+    // descriptor points at this CPU's own (leaked, so permanent) TSS.
+    unsafe {
+        CS::set_reg(code);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        load_tss(tss_sel);
+    }
+}

@@ -18,6 +18,8 @@ pub mod vector {
     pub const PIC_BASE: u8 = 0x20;
     pub const APIC_TIMER: u8 = 0x30;
     pub const COM1: u8 = 0x31;
+    /// Wakes a halted CPU (compute-team work is waiting); does nothing else.
+    pub const WAKE: u8 = 0x32;
     /// First of the vectors handed out by [`super::register_handler`].
     pub const DYNAMIC_BASE: u8 = 0x40;
     pub const DYNAMIC_COUNT: usize = 16;
@@ -55,6 +57,7 @@ pub fn init() {
         }
         idt[vector::APIC_TIMER].set_handler_fn(apic_timer);
         idt[vector::COM1].set_handler_fn(com1);
+        idt[vector::WAKE].set_handler_fn(wake);
         let stubs: [Handler; vector::DYNAMIC_COUNT] =
             dynamic_stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
         for (i, stub) in stubs.into_iter().enumerate() {
@@ -95,6 +98,10 @@ fn dispatch_dynamic(i: usize) {
 
 extern "x86-interrupt" fn apic_timer(_: InterruptStackFrame) {
     crate::time::on_timer_tick();
+    apic::eoi();
+}
+
+extern "x86-interrupt" fn wake(_: InterruptStackFrame) {
     apic::eoi();
 }
 

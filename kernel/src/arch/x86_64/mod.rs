@@ -8,9 +8,11 @@ pub mod exceptions;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;
+pub mod percpu;
 pub mod pic;
 pub mod pit;
 pub mod qemu;
+pub mod smp;
 pub mod stack;
 
 use cpu::CpuInfo;
@@ -26,6 +28,7 @@ pub fn cpu_info() -> &'static CpuInfo {
 /// Early CPU setup: GDT/TSS with IST stacks and the IDT, so that every
 /// exception from here on is diagnosed.
 pub fn init_cpu() {
+    percpu::install(0, 0);
     gdt::init();
     idt::init();
 }
@@ -36,6 +39,7 @@ pub fn init_cpu() {
 pub fn init_interrupts(platform: &crate::acpi::Platform) {
     pic::remap_and_mask();
     apic::init(platform.local_apic);
+    smp::init_boot_cpu();
     ioapic::init(&platform.ioapics, &platform.isa_overrides);
     crate::time::calibrate_and_start(platform.clock);
     match ioapic::route_isa(

@@ -5,7 +5,7 @@ use crate::mm;
 use spin::Mutex;
 use x86_64::VirtAddr;
 
-const MAX_STACKS: usize = 8;
+const MAX_STACKS: usize = 48;
 
 #[derive(Clone, Copy)]
 struct Guard {

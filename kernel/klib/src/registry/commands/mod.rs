@@ -5,11 +5,13 @@
 
 mod model;
 mod system;
+mod tasks;
 
 use super::spec::Spec;
 
 pub use model::MODEL;
 pub use system::SYSTEM;
+pub use tasks::TASKS;
 
 /// Every slice, in the order `/help` and the model's tool list show them.
-pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL];
+pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL, TASKS];
