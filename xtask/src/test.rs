@@ -21,6 +21,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let filter = args.positional();
     args.finish()?;
 
+    crate::util::ensure_libclang()?;
     if !qemu_only {
         // The engine's tests run the real models (golden outputs).
         for name in ["smollm2", "qwen-coder"] {
