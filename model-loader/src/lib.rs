@@ -14,9 +14,9 @@ pub mod hparams;
 pub mod kv;
 pub mod model;
 pub mod pack;
-pub mod parallel;
 #[cfg(feature = "std")]
 pub mod pack_file;
+pub mod parallel;
 pub mod quant;
 pub mod rng;
 pub mod sampler;

@@ -1,0 +1,15 @@
+//! The descriptions of every command, one slice per subject. A subject's
+//! handlers live in the kernel next to it; these descriptions are
+//! hardware-free so that the host can render the model's tool list from
+//! them.
+
+mod model;
+mod system;
+
+use super::spec::Spec;
+
+pub use model::MODEL;
+pub use system::SYSTEM;
+
+/// Every slice, in the order `/help` and the model's tool list show them.
+pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL];

@@ -1,0 +1,118 @@
+//! The machine itself: help, memory, CPUs, time, PCI, power, diagnostics.
+
+use crate::registry::spec::{Arg, Audience, Kind, Spec, Tier};
+
+/// Self-tests `/selftest` can run.
+pub const SELFTESTS: &[&str] = &["all", "heap", "simd", "timer", "lazy"];
+/// Faults `/test-fault` can raise.
+pub const FAULTS: &[&str] = &["pf", "de", "ud", "gp", "stack", "panic"];
+
+pub static SYSTEM: &[Spec] = &[
+    Spec {
+        name: "help",
+        args: &[Arg::opt(
+            "command",
+            Kind::Word,
+            "a command to explain in detail",
+        )],
+        help: "list the commands, or explain one",
+        tier: Tier::Read,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "mem",
+        args: &[],
+        help: "physical memory (total, free) and kernel heap use",
+        tier: Tier::Read,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "cpu",
+        args: &[],
+        help: "the processor: vendor, model, SIMD features",
+        tier: Tier::Read,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "uptime",
+        args: &[],
+        help: "time since the machine booted",
+        tier: Tier::Read,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "date",
+        args: &[],
+        help: "the current date and time (UTC, from the real-time clock)",
+        tier: Tier::Read,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "pci",
+        args: &[],
+        help: "list the PCI devices",
+        tier: Tier::Read,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "color",
+        args: &[Arg::opt(
+            "mode",
+            Kind::Choice(&["on", "off"]),
+            "on: ANSI colours; off: plain text",
+        )],
+        help: "switch ANSI colours on or off (plain output)",
+        tier: Tier::Write,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "selftest",
+        args: &[Arg::opt(
+            "test",
+            Kind::Choice(SELFTESTS),
+            "which self-test (all by default)",
+        )],
+        help: "run in-kernel self-tests",
+        tier: Tier::Read,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "echo",
+        args: &[Arg::opt("text", Kind::Text, "what to print")],
+        help: "print the text back",
+        tier: Tier::Read,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "shutdown",
+        args: &[],
+        help: "power the machine off (ACPI S5)",
+        tier: Tier::Power,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "reboot",
+        args: &[],
+        help: "restart the machine",
+        tier: Tier::Power,
+        audience: Audience::Everyone,
+    },
+    Spec {
+        name: "test-fault",
+        args: &[Arg::req(
+            "fault",
+            Kind::Choice(FAULTS),
+            "the CPU fault to raise",
+        )],
+        help: "raise a CPU fault on purpose (the kernel stops)",
+        tier: Tier::Power,
+        audience: Audience::Test,
+    },
+    Spec {
+        name: "test-stream",
+        args: &[],
+        help: "print a numbered line every 100 ms until Ctrl-C (at most 60 s)",
+        tier: Tier::Read,
+        audience: Audience::Test,
+    },
+];
