@@ -23,6 +23,7 @@ mod boot;
 mod console;
 mod drivers;
 mod fatal;
+mod fs;
 mod mm;
 mod model;
 mod power;
@@ -91,6 +92,7 @@ extern "C" fn kernel_main() -> ! {
     let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());
     drivers::virtio::blk::init(devices);
+    fs::init();
 
     shell::commands::banner();
     model::boot(&options);

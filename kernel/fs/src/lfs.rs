@@ -463,3 +463,28 @@ pub fn into_device<D: BlockDevice>(lfs: Lfs<D>) -> D {
     let state = unsafe { Box::from_raw(lfs.state.as_ptr()) };
     state.dev
 }
+
+/// `strcpy`, which littlefs calls and a freestanding kernel has no C library
+/// for (tinyrlibc provides the other string functions; compiler-builtins
+/// the mem* ones). Only in kernel builds (`c-stubs`): the host has libc.
+#[cfg(feature = "c-stubs")]
+#[no_mangle]
+pub unsafe extern "C" fn strcpy(
+    dst: *mut core::ffi::c_char,
+    src: *const core::ffi::c_char,
+) -> *mut core::ffi::c_char {
+    let mut i = 0;
+    // SAFETY: the caller (littlefs) passes a NUL-terminated `src` and a
+    // `dst` large enough for it, as strcpy requires.
+    unsafe {
+        loop {
+            let c = *src.add(i);
+            *dst.add(i) = c;
+            if c == 0 {
+                break;
+            }
+            i += 1;
+        }
+    }
+    dst
+}

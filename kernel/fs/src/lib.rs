@@ -16,12 +16,13 @@
 extern crate alloc;
 
 mod block;
+pub mod crashloop;
 mod error;
 mod fs;
 pub mod geometry;
 mod lfs;
 pub mod path;
-mod probe;
+pub mod probe;
 mod session;
 
 pub use block::{BlockDevice, IoError, RamDisk};

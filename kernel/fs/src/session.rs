@@ -147,7 +147,8 @@ impl Session {
         }
     }
 
-    /// `write PATH TEXT`: creates or replaces the file with TEXT, atomically.
+    /// `write PATH TEXT`: creates or replaces the file with TEXT as a line
+    /// (a newline is added unless TEXT ends with one), atomically.
     pub fn write<D: BlockDevice>(
         &self,
         fs: &mut Fs<D>,
@@ -155,8 +156,12 @@ impl Session {
         text: &str,
     ) -> Result<String, FsError> {
         let p = self.resolve(p)?;
-        fs.write(&p, text.as_bytes())?;
-        Ok(format!("wrote {} bytes to {p}", text.len()))
+        let mut data = String::from(text);
+        if !data.ends_with('\n') {
+            data.push('\n');
+        }
+        fs.write(&p, data.as_bytes())?;
+        Ok(format!("wrote {} bytes to {p}", data.len()))
     }
 
     /// `append PATH TEXT`: appends TEXT as a line (a newline is added).

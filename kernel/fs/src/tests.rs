@@ -28,7 +28,7 @@ fn files_survive_a_remount() {
     s.write(&mut fs, "notes/a.txt", "hello").unwrap();
     s.append(&mut fs, "notes/a.txt", " world").unwrap();
     let mut fs = remount(fs);
-    assert_eq!(fs.read_all("/notes/a.txt").unwrap(), b"hello world\n");
+    assert_eq!(fs.read_all("/notes/a.txt").unwrap(), b"hello\n world\n");
     assert_eq!(fs.stat("/notes").unwrap().kind, Kind::Dir);
 }
 
@@ -40,14 +40,14 @@ fn every_command() {
     assert_eq!(s.mkdir(&mut fs, "d").unwrap(), "created directory /d");
     assert_eq!(
         s.write(&mut fs, "f.txt", "abc").unwrap(),
-        "wrote 3 bytes to /f.txt"
+        "wrote 4 bytes to /f.txt"
     );
-    assert_eq!(s.ls(&mut fs, None).unwrap(), "d/\nf.txt  3 B");
-    assert_eq!(s.ls(&mut fs, Some("f.txt")).unwrap(), "/f.txt  3 B");
-    assert_eq!(s.cat(&mut fs, "f.txt").unwrap().to_string(), "abc");
+    assert_eq!(s.ls(&mut fs, None).unwrap(), "d/\nf.txt  4 B");
+    assert_eq!(s.ls(&mut fs, Some("f.txt")).unwrap(), "/f.txt  4 B");
+    assert_eq!(s.cat(&mut fs, "f.txt").unwrap().to_string(), "abc\n");
     // write replaces
     s.write(&mut fs, "/f.txt", "replaced").unwrap();
-    assert_eq!(s.cat(&mut fs, "/f.txt").unwrap().text, "replaced");
+    assert_eq!(s.cat(&mut fs, "/f.txt").unwrap().text, "replaced\n");
     // append adds lines, and creates
     assert_eq!(
         s.append(&mut fs, "log", "one").unwrap(),
@@ -59,8 +59,8 @@ fn every_command() {
     assert_eq!(s.cd(&mut fs, Some("d")).unwrap(), "/d");
     assert_eq!(s.pwd(), "/d");
     s.write(&mut fs, "inner", "x").unwrap();
-    assert_eq!(fs.read_all("/d/inner").unwrap(), b"x");
-    assert_eq!(s.cat(&mut fs, "../f.txt").unwrap().text, "replaced");
+    assert_eq!(fs.read_all("/d/inner").unwrap(), b"x\n");
+    assert_eq!(s.cat(&mut fs, "../f.txt").unwrap().text, "replaced\n");
     assert_eq!(s.cd(&mut fs, Some("..")).unwrap(), "/");
     assert_eq!(s.cd(&mut fs, None).unwrap(), "/");
     // mv: rename, and into a directory
@@ -72,7 +72,7 @@ fn every_command() {
         s.mv(&mut fs, "g.txt", "d").unwrap(),
         "moved /g.txt to /d/g.txt"
     );
-    assert_eq!(fs.read_all("/d/g.txt").unwrap(), b"replaced");
+    assert_eq!(fs.read_all("/d/g.txt").unwrap(), b"replaced\n");
     assert!(!fs.exists("/g.txt").unwrap());
     // rm: file, then a non-empty directory needs -r
     assert_eq!(s.rm(&mut fs, "log", false).unwrap(), "removed /log");
@@ -133,7 +133,7 @@ fn every_error_is_one_line_and_changes_nothing() {
         before,
         "a failed command changed the tree"
     );
-    assert_eq!(fs.read_all("/file").unwrap(), b"keep");
+    assert_eq!(fs.read_all("/file").unwrap(), b"keep\n");
     // rm of the current directory
     s.cd(&mut fs, Some("dir")).unwrap();
     assert!(matches!(
@@ -167,16 +167,19 @@ fn a_full_disk_keeps_earlier_files_and_recovers_after_rm() {
     let a = s.append(&mut fs, "precious", &chunk);
     assert_eq!(a, Err(FsError::NoSpace));
     let mut fs = remount(fs);
-    assert_eq!(fs.read_all("/precious").unwrap(), b"important data");
+    assert_eq!(fs.read_all("/precious").unwrap(), b"important data\n");
     for n in &written {
-        assert_eq!(fs.read_all(&format!("/{n}")).unwrap().len(), chunk.len());
+        assert_eq!(
+            fs.read_all(&format!("/{n}")).unwrap().len(),
+            chunk.len() + 1
+        );
     }
     assert!(fs.leftovers("/").unwrap().len() <= 1);
     // free space, write again
     s.rm(&mut fs, &written[0], false).unwrap();
     s.rm(&mut fs, &written[1], false).unwrap();
     s.write(&mut fs, "after", &chunk).unwrap();
-    assert_eq!(fs.read_all("/after").unwrap().len(), chunk.len());
+    assert_eq!(fs.read_all("/after").unwrap().len(), chunk.len() + 1);
 }
 
 #[test]
@@ -247,8 +250,9 @@ fn power_cut_sweep(
     let mut base = fresh(SMALL);
     let s = Session::new();
     s.mkdir(&mut base, "d").unwrap();
-    s.write(&mut base, "d/file", &"old ".repeat(1500)).unwrap();
-    s.write(&mut base, "other", "untouched").unwrap();
+    base.write("/d/file", "old ".repeat(1500).as_bytes())
+        .unwrap();
+    base.write("/other", b"untouched").unwrap();
     let image = base.into_device().into_inner();
     let mut completed = false;
     let mut cuts = 0;
@@ -309,4 +313,17 @@ fn an_interrupted_rename_and_remove_are_atomic() {
             Err(_) => false,
         },
     );
+}
+
+#[test]
+fn the_crash_loop_runs_and_replays() {
+    let mut fs = fresh(1 << 20);
+    fs.mkdir(crate::crashloop::DIR).unwrap();
+    for n in 1..=200 {
+        crate::crashloop::apply(&mut fs, n).unwrap();
+    }
+    let snap = crate::crashloop::snapshot(&mut fs, "/").unwrap();
+    assert!(snap.len() >= 7, "{:?}", snap.keys());
+    let log = snap["/crash/log"].as_ref().unwrap();
+    assert_eq!(log.iter().filter(|&&b| b == b'\n').count(), 50);
 }
