@@ -86,6 +86,7 @@ fn persists(firmware: Firmware, test: &str) {
         e.contains("error: /missing: no such file or directory"),
         "{e}"
     );
+    m.command("/cd");
     let e = m.command("/rm /logs");
     assert!(e.contains("directory not empty"), "{e}");
     let e = m.command("/cd ../..");
