@@ -248,6 +248,8 @@ fn crash_safety() {
         m.wait_for("fs-ack", COMMAND_TIMEOUT);
         std::thread::sleep(Duration::from_millis(rng.next() % 1500));
         m.kill();
+        // The reader thread may still hold the last lines QEMU wrote.
+        std::thread::sleep(Duration::from_millis(500));
         let out = m.raw_since(from);
         assert!(!out.contains("error:"), "the loop failed:\n{out}");
         let acked = last_ack(&out).expect("no acknowledgement");

@@ -22,6 +22,7 @@ pub static HANDLERS: Handlers = &[
     ("cd", cmd_cd),
     ("pwd", cmd_pwd),
     ("test-fs-loop", cmd_test_fs_loop),
+    ("test-fs-bench", cmd_test_fs_bench),
 ];
 
 /// Runs a `kfs::Session` operation and prints its text.
@@ -126,6 +127,38 @@ fn cmd_test_fs_loop(inv: &Invocation, out: &mut Output) -> Result {
             outln!(out, "fs-ack {n}");
         }
         outln!(out, "fs-loop done");
+        Ok(())
+    })?
+}
+
+/// Times writing and reading back a file of `kib` KiB (its bytes checked).
+fn cmd_test_fs_bench(inv: &Invocation, out: &mut Output) -> Result {
+    const PATH: &str = "/fs-bench.bin";
+    let len = inv.int("kib").unwrap_or(1024) as usize * 1024;
+    let data: alloc::vec::Vec<u8> = (0..len).map(|i| (i * 31 + i / 4096) as u8).collect();
+    super::with(|m| {
+        let e = |e: kfs::FsError| e.to_string();
+        let t0 = crate::time::uptime();
+        m.fs.write(PATH, &data).map_err(e)?;
+        let t1 = crate::time::uptime();
+        let back = m.fs.read_all(PATH).map_err(e)?;
+        let t2 = crate::time::uptime();
+        m.fs.remove(PATH, false).map_err(e)?;
+        if back != data {
+            return Err(String::from(
+                "the bytes read back differ from those written",
+            ));
+        }
+        let rate = |d: core::time::Duration| len as f64 / 1048576.0 / d.as_secs_f64().max(1e-9);
+        outln!(
+            out,
+            "fs-bench: {} KiB written in {} ms ({:.2} MiB/s), read in {} ms ({:.2} MiB/s)",
+            len / 1024,
+            (t1 - t0).as_millis(),
+            rate(t1 - t0),
+            (t2 - t1).as_millis(),
+            rate(t2 - t1)
+        );
         Ok(())
     })?
 }

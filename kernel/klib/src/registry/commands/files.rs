@@ -131,4 +131,15 @@ pub static FILES: &[Spec] = &[
         tier: Tier::Write,
         audience: Audience::Test,
     },
+    Spec {
+        name: "test-fs-bench",
+        args: &[Arg::req(
+            "kib",
+            Kind::Int { min: 1, max: 64 << 10 },
+            "size of the file to write and read back, in KiB",
+        )],
+        help: "time writing (committed and flushed) and reading a file of that size (/fs-bench.bin)",
+        tier: Tier::Write,
+        audience: Audience::Test,
+    },
 ];
