@@ -23,6 +23,7 @@ mod boot;
 mod console;
 mod drivers;
 mod fatal;
+mod fs;
 mod mm;
 mod model;
 mod power;
@@ -92,6 +93,7 @@ extern "C" fn kernel_main() -> ! {
     let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());
     drivers::virtio::blk::init(devices);
+    fs::init();
 
     let cpus = arch::x86_64::smp::start_aps(&platform.ap_apic_ids);
     task::team::set_size(usize::MAX);

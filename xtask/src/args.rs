@@ -61,6 +61,11 @@ impl Args {
         Some(self.rest.remove(i))
     }
 
+    /// Everything not consumed yet, in order.
+    pub fn rest(self) -> Vec<String> {
+        self.rest
+    }
+
     /// Fails if anything was not consumed.
     pub fn finish(self) -> Result<()> {
         if !self.rest.is_empty() {

@@ -8,6 +8,7 @@ mod bench_qemu;
 mod build;
 mod fuzz;
 mod fuzz_seeds;
+mod disk;
 mod generate;
 mod image;
 mod models;
@@ -27,9 +28,14 @@ commands:
       [--uefi] [--smp N] [--memory SIZE]   as a virtio disk; --ramdisk-model: in the boot ramdisk)
       [--accel tcg|kvm] [--cmdline TEXT]   (default 2G; TCG unless KVM measures fast; kernel cmdline
       [--ramdisk FILE] [--disk FILE]...     words: color=off, log=LEVEL, test, load=eager|lazy, backend=NAME)
+      [--data FILE | --no-data]            data disk: default ~/.local/share/llm-kernel/data.img (256 MiB)
   image [--model M | --ramdisk FILE]       build the BIOS and UEFI disk images and print their paths
         [--out DIR]                        (--model: the model's pack as ramdisk, for a USB stick)
   test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
+  disk ls|tree|cat|get|put|rm|mkdir|check|format [--data FILE]
+                                           the data disk's files, from the host (same filesystem crate)
+  crashtest [--kills N]                    kill QEMU during a write loop N times (default 200) and check
+                                           every acknowledged operation survived
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
@@ -57,6 +63,8 @@ fn real_main() -> Result<()> {
         "run" => run::main(args),
         "image" => image::main(args),
         "test" => test::main(args),
+        "disk" => disk::main(args),
+        "crashtest" => test::crashtest(args),
         "model" => models::main(args),
         "generate" => generate::main(args),
         "bench" => bench::main(args),

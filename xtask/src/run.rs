@@ -1,7 +1,15 @@
 //! `cargo xtask run [--model smollm2|qwen-coder|FILE | --no-model]
 //! [--ramdisk-model] [--uefi] [--smp N] [--memory SIZE] [--accel tcg|kvm]
-//! [--cmdline TEXT] [--ramdisk FILE] [--disk FILE]`: builds everything and
-//! boots QEMU with the kernel's serial console on this terminal.
+//! [--cmdline TEXT] [--ramdisk FILE] [--disk FILE] [--data FILE | --no-data]`:
+//! builds everything and boots QEMU with the kernel's serial console on
+//! this terminal.
+//!
+//! - A persistent data disk is attached: the default image
+//!   (`~/.local/share/llm-kernel/data.img`, 256 MiB, created and formatted
+//!   on first use; see [`crate::disk`]), or `--data FILE`; `--no-data`
+//!   attaches none (the kernel then keeps files on a RAM disk). xtask holds
+//!   a lock on the image while QEMU runs, so `cargo xtask disk` does not
+//!   change it under the kernel.
 //!
 //! - The model (default `qwen-coder`) is packed (see [`crate::packs`]) and
 //!   attached as the first virtio disk; the kernel finds it by looking.
@@ -61,7 +69,30 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let no_model = args.flag("--no-model");
     let model = args.value("--model")?;
     let ramdisk_model = args.flag("--ramdisk-model");
+    let no_data = args.flag("--no-data");
+    let data = args.value("--data")?.map(PathBuf::from);
     args.finish()?;
+    if no_data && data.is_some() {
+        bail!("--data and --no-data contradict each other");
+    }
+    let data = if no_data {
+        None
+    } else {
+        let image = match data {
+            Some(d) => d,
+            None => {
+                let d = crate::disk::default_image()?;
+                crate::disk::ensure_image(&d, crate::disk::DEFAULT_SIZE)?;
+                d
+            }
+        };
+        anyhow::ensure!(
+            image.is_file(),
+            "data disk {} does not exist",
+            image.display()
+        );
+        Some(image)
+    };
     if smp == 0 {
         bail!("--smp must be at least 1");
     }
@@ -108,6 +139,21 @@ pub fn main(args: Vec<String>) -> Result<()> {
     for d in disks {
         config = config.disk(d);
     }
+    // Held until QEMU exits: `cargo xtask disk` refuses to change the image
+    // meanwhile (it takes an exclusive lock).
+    let _data_lock = match &data {
+        Some(image) => {
+            let f = std::fs::File::open(image)
+                .with_context(|| format!("opening {}", image.display()))?;
+            if f.try_lock_shared().is_err() {
+                bail!("{} is being changed by cargo xtask disk", image.display());
+            }
+            config = config.disk(image);
+            eprintln!("xtask: data disk {}", image.display());
+            Some(f)
+        }
+        None => None,
+    };
     eprintln!(
         "xtask: booting {} in QEMU ({}, {} MiB, {} CPU{})",
         match firmware {

@@ -22,6 +22,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let filter = args.positional();
     args.finish()?;
 
+    crate::util::ensure_libclang()?;
     if !qemu_only {
         // The engine's tests run the real models (golden outputs).
         for name in ["smollm2", "qwen-coder"] {
@@ -95,4 +96,32 @@ fn prepare_test_models() -> Result<TestModels> {
         .stderr(std::process::Stdio::null()))?;
     let smollm2 = crate::packs::ensure("smollm2")?;
     Ok(TestModels { dir, smollm2 })
+}
+
+/// `cargo xtask crashtest [--kills N]`: the crash test of the data disk
+/// (`tests/tests/fs.rs`, `crash_safety`) with N kills instead of the 10 of
+/// `cargo xtask test`.
+pub fn crashtest(args: Vec<String>) -> Result<()> {
+    let mut args = Args::new(args);
+    let kills: u32 = args.parsed("--kills")?.unwrap_or(200);
+    args.finish()?;
+    crate::util::ensure_libclang()?;
+    crate::util::ensure_qemu()?;
+    let images = build::images(&build::images_dir(), None)?;
+    run(cargo()
+        .args([
+            "test",
+            "--package",
+            "qemu-tests",
+            "--test",
+            "fs",
+            "--",
+            "--ignored",
+            "--nocapture",
+            "--exact",
+            "crash_safety",
+        ])
+        .env(IMAGES_ENV, &images)
+        .env(qemu_tests::images::CRASH_KILLS_ENV, kills.to_string())
+        .current_dir(root()))
 }

@@ -57,6 +57,66 @@ pub fn llvm_tool(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Runs apt-get (as root, or via sudo) with `args`.
+fn apt_get(args: &[&str]) -> Result<()> {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if is_root {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("apt-get");
+        c
+    };
+    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    run(&mut cmd)
+}
+
+/// Makes sure libclang is installed: the filesystem crate (`kernel/fs`)
+/// builds littlefs's bindings with bindgen, which loads it. On a fresh Debian
+/// or Ubuntu machine it is installed with apt-get.
+pub fn ensure_libclang() -> Result<()> {
+    let found = || {
+        ["/usr/lib", "/usr/lib64", "/usr/local/lib"]
+            .iter()
+            .any(|dir| walk_for_libclang(std::path::Path::new(dir), 3))
+            || std::env::var_os("LIBCLANG_PATH").is_some()
+    };
+    if found() {
+        return Ok(());
+    }
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        bail!("libclang is missing (bindgen needs it); install libclang-dev with your package manager");
+    }
+    eprintln!(
+        "xtask: libclang is missing (bindgen needs it); installing libclang-dev with apt-get"
+    );
+    apt_get(&["update", "-q"])?;
+    apt_get(&["install", "-y", "-q", "libclang-dev"])?;
+    anyhow::ensure!(
+        found(),
+        "libclang still missing after apt-get install libclang-dev"
+    );
+    Ok(())
+}
+
+/// Whether a `libclang*.so*` is in `dir` or up to `depth` levels below.
+fn walk_for_libclang(dir: &std::path::Path, depth: u32) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        (name.starts_with("libclang") && name.contains(".so") && !name.starts_with("libclang-cpp"))
+            || (depth > 0
+                && e.file_type().is_ok_and(|t| t.is_dir())
+                && walk_for_libclang(&e.path(), depth - 1))
+    })
+}
+
 /// Makes sure QEMU (and OVMF for UEFI) are installed: on a fresh Debian or
 /// Ubuntu machine they are installed with apt-get (as root, or via sudo).
 pub fn ensure_qemu() -> Result<()> {

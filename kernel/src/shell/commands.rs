@@ -302,6 +302,7 @@ pub fn banner() {
         .map(|f| f.name)
         .collect();
     println!("  simd:   {}", on.join(" "));
+    println!("  files:  {}", crate::fs::summary());
     println!(
         "  console: COM1 115200 8N1, colours {} (/color on|off)",
         if style::enabled() { "on" } else { "off" }

@@ -22,6 +22,7 @@ static TABLES: &[Handlers] = &[
     super::commands::HANDLERS,
     crate::model::commands::HANDLERS,
     crate::task::commands::HANDLERS,
+    crate::fs::commands::HANDLERS,
 ];
 
 /// The handler of the command called `name`.

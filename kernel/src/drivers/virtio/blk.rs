@@ -29,6 +29,7 @@ const F_FLUSH: u64 = 1 << 9;
 
 const REQ_IN: u32 = 0;
 const REQ_OUT: u32 = 1;
+const REQ_FLUSH: u32 = 4;
 const REQ_GET_ID: u32 = 8;
 
 /// How long one request may take before the disk is declared dead.
@@ -57,6 +58,9 @@ pub struct Disk {
     /// Size in bytes (whole sectors).
     pub size: u64,
     pub read_only: bool,
+    /// Whether the device has a volatile write cache that [`Disk::flush`]
+    /// empties (VIRTIO_BLK_F_FLUSH); without it writes are durable when done.
+    pub flush: bool,
     /// The device's serial number (`-drive ...,serial=`), if it has one.
     pub serial: String,
     /// Whether the device is the modern-only flavour (`disable-legacy=on`).
@@ -173,6 +177,7 @@ impl Disk {
             pci: d.address,
             size: capacity * SECTOR,
             read_only: features & F_RO != 0,
+            flush: features & F_FLUSH != 0,
             serial: String::new(),
             modern_only: d.device == DEVICE_MODERN,
             max_data_segments,
@@ -291,6 +296,17 @@ impl Disk {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Disk {
+    /// Returns once every write done is on stable storage: a FLUSH request
+    /// when the device has a write cache (nothing to do otherwise).
+    pub fn flush(&self) -> Result<(), DiskError> {
+        if !self.flush {
+            return Ok(());
+        }
+        self.lock(true)?.request(REQ_FLUSH, 0, &[], true)
     }
 }
 

@@ -3,15 +3,17 @@
 //! hardware-free so that the host can render the model's tool list from
 //! them.
 
+mod files;
 mod model;
 mod system;
 mod tasks;
 
 use super::spec::Spec;
 
+pub use files::FILES;
 pub use model::MODEL;
 pub use system::SYSTEM;
 pub use tasks::TASKS;
 
 /// Every slice, in the order `/help` and the model's tool list show them.
-pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL, TASKS];
+pub static ALL: &[&[Spec]] = &[&[Spec, SYSTEM, MODEL, TASKS, FILES];
