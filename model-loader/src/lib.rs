@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod agent;
 pub mod chat;
 pub mod conversation;
 pub mod cpu;
@@ -14,9 +15,9 @@ pub mod hparams;
 pub mod kv;
 pub mod model;
 pub mod pack;
-pub mod parallel;
 #[cfg(feature = "std")]
 pub mod pack_file;
+pub mod parallel;
 pub mod quant;
 pub mod rng;
 pub mod sampler;

@@ -942,13 +942,7 @@ unsafe fn rd64(p: *const u8) -> u64 {
     (p as *const u64).read_unaligned()
 }
 
-fn gemm_k_swar(
-    w: &QMatrix<'_>,
-    x: &Acts<'_>,
-    rows: Range<usize>,
-    out: &mut [f32],
-    ld: usize,
-) {
+fn gemm_k_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
     let ActData::Q8_K(a) = x.data else { return };
     check(w, x, a.len(), &rows, out, ld);
     let nb = x.blocks_per_token();
@@ -975,19 +969,14 @@ fn gemm_k_swar(
                         for m in 0..4 {
                             let v = rd64(p.add(QS + 32 * c + 8 * m));
                             let (dl, sl) = swar8(v & M4, y[2 * c][2 * m], y[2 * c][2 * m + 1]);
-                            let (dh, sh) = swar8(
-                                (v >> 4) & M4,
-                                y[2 * c + 1][2 * m],
-                                y[2 * c + 1][2 * m + 1],
-                            );
+                            let (dh, sh) =
+                                swar8((v >> 4) & M4, y[2 * c + 1][2 * m], y[2 * c + 1][2 * m + 1]);
                             d0 += dl - 128 * sl;
                             d1 += dh - 128 * sh;
                         }
                         sumi += s0 as i64 * d0 + s1 as i64 * d1;
-                        summ += m0 as i64
-                            * (yb.bsums[4 * c] as i64 + yb.bsums[4 * c + 1] as i64)
-                            + m1 as i64
-                                * (yb.bsums[4 * c + 2] as i64 + yb.bsums[4 * c + 3] as i64);
+                        summ += m0 as i64 * (yb.bsums[4 * c] as i64 + yb.bsums[4 * c + 1] as i64)
+                            + m1 as i64 * (yb.bsums[4 * c + 2] as i64 + yb.bsums[4 * c + 3] as i64);
                     }
                     (sumi, f16_at(p.add(D)), f16_at(p.add(DMIN)), summ)
                 };
@@ -1316,7 +1305,13 @@ fn swar_rows(
     }
 }
 
-fn gemm_nib_swar<const K: u8>(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+fn gemm_nib_swar<const K: u8>(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
     let nb = x.blocks_per_token();
     let rb = w.row_bytes();
     let base = w.data.as_ptr();
@@ -1349,15 +1344,33 @@ fn gemm_nib_swar<const K: u8>(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>,
     }
 }
 
-pub fn gemm_q4_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+pub fn gemm_q4_0_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
     gemm_nib_swar::<K_Q4_0>(w, x, rows, out, ld)
 }
 
-pub fn gemm_q4_1_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+pub fn gemm_q4_1_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
     gemm_nib_swar::<K_Q4_1>(w, x, rows, out, ld)
 }
 
-pub fn gemm_q5_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+pub fn gemm_q5_0_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
     gemm_nib_swar::<K_Q5_0>(w, x, rows, out, ld)
 }
 
@@ -1384,7 +1397,12 @@ fn q8_prep(qs: &[i8; QK], d: f32) -> Q8Act {
 }
 
 #[inline(always)]
-unsafe fn q8_rows<const R: usize>(p: *const u8, rb: usize, ap: *const Q8Act, nb: usize) -> [i128; R] {
+unsafe fn q8_rows<const R: usize>(
+    p: *const u8,
+    rb: usize,
+    ap: *const Q8Act,
+    nb: usize,
+) -> [i128; R] {
     use layout::q8_0::BYTES;
     let mut acc = [_mm_setzero_si128(); R];
     for b in 0..nb {
@@ -1407,14 +1425,23 @@ unsafe fn q8_rows<const R: usize>(p: *const u8, rb: usize, ap: *const Q8Act, nb:
     acc.map(|v| core::mem::transmute::<__m128i, i128>(v))
 }
 
-pub fn gemm_q8_0_swar(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f32], ld: usize) {
+pub fn gemm_q8_0_swar(
+    w: &QMatrix<'_>,
+    x: &Acts<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+    ld: usize,
+) {
     let ActData::Q8_0(a) = x.data else { return };
     check(w, x, a.len(), &rows, out, ld);
     let nb = x.blocks_per_token();
     let rb = w.row_bytes();
     let base = w.data.as_ptr();
     for t in 0..x.n_tokens {
-        let acts: Vec<Q8Act> = a[t * nb..(t + 1) * nb].iter().map(|y| q8_prep(&y.qs, y.d)).collect();
+        let acts: Vec<Q8Act> = a[t * nb..(t + 1) * nb]
+            .iter()
+            .map(|y| q8_prep(&y.qs, y.d))
+            .collect();
         // SAFETY (both): `swar_rows` passes rows r..r + R <= rows.end <=
         // n_rows (checked), nb blocks each; `acts` holds nb blocks.
         swar_rows(

@@ -1,0 +1,18 @@
+//! The model drives the kernel: the registry's commands offered to the
+//! model as tools in its own format ([`prompt`]), its calls read into
+//! registry invocations ([`call`]), untrusted text defused on its way into
+//! the context ([`escape`]).
+
+pub mod call;
+pub mod escape;
+pub mod json;
+pub mod prompt;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod tests;
+
+pub use call::{call_json, parse_call, CallError};
+pub use escape::{escape_untrusted, truncate};
+pub use prompt::{registry_system_prompt, system_prompt, ToolFormat, AGENT_SYSTEM_PROMPT};
