@@ -4,8 +4,11 @@
 //! the context ([`escape`]).
 
 pub mod call;
+pub mod decode;
 pub mod escape;
+pub mod grammar;
 pub mod json;
+pub mod mask;
 pub mod prompt;
 
 #[cfg(test)]
@@ -14,5 +17,6 @@ mod fixture;
 mod tests;
 
 pub use call::{call_json, parse_call, CallError};
+pub use decode::{CallDecoder, CallOutcome, Grammar};
 pub use escape::{escape_untrusted, truncate};
 pub use prompt::{registry_system_prompt, system_prompt, ToolFormat, AGENT_SYSTEM_PROMPT};

@@ -1,4 +1,4 @@
-use super::fixture::{REG, SPECS};
+use super::fixture::REG;
 use super::*;
 use crate::chat::{ChatTemplate, Message};
 use alloc::string::String;
@@ -183,4 +183,157 @@ fn truncation_keeps_whole_characters() {
     let t = truncate(&long, 1000);
     assert!(t.len() <= 1000, "{}", t.len());
     assert!(t.ends_with("more bytes not shown]"));
+}
+
+mod grammar {
+    use super::super::fixture::REG;
+    use super::super::grammar::{Dfa, DEAD};
+
+    fn dfa() -> Dfa {
+        Dfa::for_commands(REG.for_model())
+    }
+
+    /// Whether `call` (from its `{`) is a complete call.
+    fn accepts(d: &Dfa, call: &str) -> bool {
+        let s = d.walk(Dfa::START, &call.as_bytes()[1..]);
+        s != DEAD && d.accepts(s)
+    }
+
+    #[test]
+    fn every_command_and_kind() {
+        let d = dfa();
+        for ok in [
+            r#"{"name": "date", "arguments": {}}"#,
+            r#"{"name": "shutdown", "arguments": {}}"#,
+            r#"{"name": "rm", "arguments": {"path": "/drafts/old.txt"}}"#,
+            r#"{"name": "rm", "arguments": {"recursive": true, "path": "/my drafts"}}"#,
+            r#"{"name": "rm", "arguments": {"recursive": false, "path": "é/ü"}}"#,
+            r#"{"name": "write", "arguments": {"path": "a.txt", "text": "line \"1\"\nline 2 \\ é"}}"#,
+            r#"{"name": "kill", "arguments": {"job": "backup-1"}}"#,
+            r#"{"name": "top", "arguments": {}}"#,
+            r#"{"name": "top", "arguments": {"count": 5}}"#,
+            r#"{"name": "top", "arguments": {"sort": "mem"}}"#,
+            r#"{"name": "top", "arguments": {"count": 10, "sort": "cpu"}}"#,
+            r#"{"name": "top", "arguments": {"count": 0}}"#,
+            r#"{"name": "temp", "arguments": {"t": 0.7}}"#,
+            r#"{"name": "temp", "arguments": {"t": 2}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "500ms", "command": "/top -n 3"}}"#,
+        ] {
+            assert!(accepts(&d, ok), "{ok}");
+            // Every call the automaton accepts parses into an invocation
+            // (values within the ranges the grammar does not count).
+            if !ok.contains("\"count\": 0") && !ok.contains("500ms") {
+                super::parse_call(&REG, ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            }
+        }
+        for bad in [
+            r#"{"name": "bench", "arguments": {}}"#,
+            r#"{"name": "format", "arguments": {}}"#,
+            r#"{"name": "date", "arguments": {"x": 1}}"#,
+            r#"{"name": "date"}"#,
+            r#"{"name":"date", "arguments": {}}"#,
+            r#"{"name": "rm", "arguments": {}}"#,
+            r#"{"name": "rm", "arguments": {"path": ""}}"#,
+            r#"{"name": "rm", "arguments": {"path": "/a", "recursive": true}}"#,
+            r#"{"name": "rm", "arguments": {"recursive": yes, "path": "/a"}}"#,
+            r#"{"name": "rm", "arguments": {"path": "a\nb"}}"#,
+            r#"{"name": "rm", "arguments": {"path": "a\"}}"#,
+            r#"{"name": "write", "arguments": {"path": "a", "text": "\x"}}"#,
+            r#"{"name": "write", "arguments": {"text": "x", "path": "a"}}"#,
+            r#"{"name": "kill", "arguments": {"job": "two words"}}"#,
+            r#"{"name": "top", "arguments": {"sort": "disk"}}"#,
+            r#"{"name": "top", "arguments": {"count": 100}}"#,
+            r#"{"name": "top", "arguments": {"count": 05}}"#,
+            r#"{"name": "top", "arguments": {"count": "5"}}"#,
+            r#"{"name": "top", "arguments": {, "sort": "cpu"}}"#,
+            r#"{"name": "temp", "arguments": {"t": -1}}"#,
+            r#"{"name": "temp", "arguments": {"t": .5}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10", "command": "/date"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10d", "command": "/date"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "date"}}"#,
+            r#"{"name": "date", "arguments": {}}}"#,
+            r#"{"name": "date", "arguments": {}} "#,
+        ] {
+            assert!(!accepts(&d, bad), "{bad}");
+        }
+        // Invalid UTF-8 never gets through a string.
+        let s = d.walk(Dfa::START, br#""name": "rm", "arguments": {"path": ""#);
+        assert_ne!(s, DEAD);
+        assert_eq!(d.step(s, 0xFF), DEAD);
+        assert_eq!(d.step(s, 0x80), DEAD);
+        assert_eq!(d.walk(s, &[0xC3, 0x41]), DEAD);
+        assert_ne!(d.walk(s, "é".as_bytes()), DEAD);
+    }
+
+    #[test]
+    fn forced_bytes() {
+        let d = dfa();
+        assert_eq!(d.forced(Dfa::START), b"\"name\": \"");
+        let s = d.walk(Dfa::START, b"\"name\": \"da");
+        assert_eq!(d.forced(s), b"te\", \"arguments\": {}}");
+        let s = d.walk(Dfa::START, b"\"name\": \"r");
+        assert_eq!(d.forced(s), b"m\", \"arguments\": {\"");
+        let s = d.walk(Dfa::START, b"\"name\": \"t");
+        assert!(d.forced(s).is_empty(), "top or temp");
+    }
+}
+
+mod mask {
+    use super::super::fixture::REG;
+    use super::super::grammar::{Dfa, DEAD};
+    use super::super::mask::TokenTable;
+    use crate::gguf::Gguf;
+    use crate::tokenizer::Tokenizer;
+
+    static VOCAB: &[u8] = include_bytes!("../../data/ggml-vocab-gpt-2.gguf");
+
+    /// The mask of every state on the way through some calls equals a
+    /// brute-force check of every token of the vocabulary.
+    #[test]
+    fn mask_matches_brute_force() {
+        let g = Gguf::parse(VOCAB).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let d = Dfa::for_commands(REG.for_model());
+        let table = TokenTable::new(&tok);
+        let brute = |s: u32, t: u32| {
+            let b = table.bytes(t);
+            if b.is_empty() {
+                return false;
+            }
+            let mut st = s;
+            for (i, &x) in b.iter().enumerate() {
+                st = d.step(st, x);
+                if st == DEAD || (d.accepts(st) && i + 1 < b.len()) {
+                    return false;
+                }
+            }
+            true
+        };
+        let mut checked = 0;
+        for call in [
+            r#"{"name": "rm", "arguments": {"recursive": true, "path": "/a é"}}"#,
+            r#"{"name": "top", "arguments": {"count": 10, "sort": "cpu"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date"}}"#,
+            r#"{"name": "write", "arguments": {"path": "a", "text": "x\n"}}"#,
+        ] {
+            let b = call.as_bytes();
+            let mut s = Dfa::START;
+            for i in 1..b.len() {
+                let m = table.mask(&d, s);
+                for t in 0..tok.vocab_size() as u32 {
+                    assert_eq!(
+                        m.allows(t),
+                        brute(s, t),
+                        "{call} at {i}: token {t} {:?}",
+                        table.bytes(t)
+                    );
+                }
+                checked += 1;
+                s = d.step(s, b[i]);
+                assert_ne!(s, DEAD);
+            }
+        }
+        assert!(checked > 100);
+    }
 }
