@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod bench_qemu;
 mod build;
+mod eval;
 mod generate;
 mod image;
 mod models;
@@ -29,6 +30,7 @@ commands:
         [--out DIR]                        (--model: the model's pack as ramdisk, for a USB stick)
   test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
+  eval agent [--model M]   score the model's tool calls on xtask/eval/agent.jsonl
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
   bench                                    benchmarks, side by side with llama.cpp
@@ -54,6 +56,7 @@ fn real_main() -> Result<()> {
         "test" => test::main(args),
         "model" => models::main(args),
         "generate" => generate::main(args),
+        "eval" => eval::main(args),
         "bench" => bench::main(args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

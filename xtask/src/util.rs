@@ -89,7 +89,13 @@ pub fn ensure_qemu() -> Result<()> {
     }
     eprintln!("xtask: {why}; installing QEMU and OVMF with apt-get");
     run(&mut apt(&["update", "-q"]))?;
-    run(&mut apt(&["install", "-y", "-q", "qemu-system-x86", "ovmf"]))?;
+    run(&mut apt(&[
+        "install",
+        "-y",
+        "-q",
+        "qemu-system-x86",
+        "ovmf",
+    ]))?;
     match missing() {
         None => Ok(()),
         Some(why) => bail!("still missing after apt-get install: {why}"),

@@ -10,6 +10,7 @@ pub mod grammar;
 pub mod json;
 pub mod mask;
 pub mod prompt;
+pub mod run;
 
 #[cfg(test)]
 mod fixture;
@@ -19,4 +20,6 @@ mod tests;
 pub use call::{call_json, parse_call, CallError};
 pub use decode::{CallDecoder, CallOutcome, Grammar};
 pub use escape::{escape_untrusted, truncate};
+pub use klib::registry as klib_registry;
 pub use prompt::{registry_system_prompt, system_prompt, ToolFormat, AGENT_SYSTEM_PROMPT};
+pub use run::{needs_confirmation, Agent, Answer, Decision, Origin, Os, Outcome, Record};

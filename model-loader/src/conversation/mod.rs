@@ -696,6 +696,10 @@ impl<'m, 'a> Conversation<'m, 'a> {
         &self.tokens
     }
 
+    pub fn tokenizer(&self) -> &'m Tokenizer {
+        self.tokenizer
+    }
+
     pub fn turns(&self) -> &[Turn] {
         &self.turns
     }
