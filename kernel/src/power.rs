@@ -15,3 +15,8 @@ pub fn shutdown() -> ! {
     crate::println!("It is now safe to turn off the machine.");
     halt_forever()
 }
+
+/// Restarts the machine.
+pub fn reboot() -> ! {
+    crate::arch::x86_64::cpu::reset()
+}

@@ -14,9 +14,6 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::time::Duration;
 
-pub const NAMES: &[&str] = &["all", "heap", "simd", "timer", "lazy"];
-pub const FAULTS: &[&str] = &["pf", "de", "ud", "gp", "stack", "panic"];
-
 type TestResult = Result<String, String>;
 
 /// Runs one self-test, or all of them.

@@ -95,6 +95,33 @@ fn check_commands(m: &mut Machine, mode: &str, mib: u64, test_commands: bool) {
     );
     let bad = m.command("/color purple");
     assert!(bad.contains("usage: /color [on|off]"), "{bad}");
+    assert!(bad.contains("mode must be one of on, off"), "{bad}");
+    let missing = m.command("/help mem please");
+    assert!(missing.contains("unexpected \"please\""), "{missing}");
+
+    // /help NAME explains one command from its description.
+    let one = m.command("/help disks");
+    assert!(
+        one.contains("/disks [bench]") && one.contains("tier: read"),
+        "{one}"
+    );
+    assert!(one.contains("action  choice (bench): "), "{one}");
+    // Every described command has a handler (the kernel logs the ones
+    // that do not at boot).
+    assert!(!m.text().contains("has no handler"), "{}", m.text());
+    assert!(!m.text().contains("which is not described"), "{}", m.text());
+
+    // /date reads the CMOS clock, which QEMU sets to the host's UTC time.
+    let date = m.command("/date");
+    let kernel_secs = date_secs(line_with(&date, " UTC ("));
+    let host_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (kernel_secs - host_secs).abs() < 300,
+        "/date is {kernel_secs}, the host says {host_secs}: {date}"
+    );
     if !test_commands {
         let refused = m.command("/test-fault pf");
         assert!(refused.contains("unknown command /test-fault"), "{refused}");
@@ -125,6 +152,30 @@ fn check_commands(m: &mut Machine, mode: &str, mib: u64, test_commands: bool) {
         0,
         "QEMU did not exit with 0 after /shutdown"
     );
+}
+
+/// Seconds since 1970 of a `YYYY-MM-DD HH:MM:SS UTC` line.
+fn date_secs(line: &str) -> i64 {
+    let nums: Vec<i64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .take(6)
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let [y, mo, d, h, mi, s] = nums[..] else {
+        panic!("no date in {line:?}")
+    };
+    // Days from civil (proleptic Gregorian).
+    let (y, mo) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    days * 86_400 + h * 3600 + mi * 60 + s
 }
 
 fn uptime_secs(answer: &str) -> f64 {
@@ -189,4 +240,30 @@ fn selftests_pass_and_timer_follows_host_clock() {
     );
     m.send(b"/shutdown\r");
     m.expect_exit(ExitCode::Success, COMMAND_TIMEOUT);
+}
+
+/// `/reboot` restarts the machine: the banner and the prompt come again.
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn reboot_restarts_the_machine() {
+    let mut m = Machine::boot_to_prompt("reboot", &config(Firmware::Bios, 512));
+    m.send(b"/reboot\r");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = m.text();
+        if let Some(after) = text.split("restarting").nth(1) {
+            if after.contains("llm-kernel ") && after.contains("Type /help") {
+                break;
+            }
+        }
+        assert!(
+            m.poll_exit().is_none(),
+            "QEMU exited instead of restarting:\n{text}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no second boot after /reboot:\n{text}"
+        );
+        thread_sleep(Duration::from_millis(100));
+    }
 }

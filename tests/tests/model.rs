@@ -128,8 +128,11 @@ fn tiny_model_on_disk_matches_host() {
         ("/temp 0.5", "temperature 0.5"),
         ("/top-p 0.8", "top-p 0.8"),
         ("/seed 7", "seed 7"),
-        ("/temp hot", "error: temperature must be"),
-        ("/complete -n 0 x", "error: -n needs"),
+        ("/temp hot", "error: /temp: t must be a number from 0 to 5"),
+        (
+            "/complete -n 0 x",
+            "error: /complete: tokens must be a whole number from 1 to 4096",
+        ),
     ] {
         let out = m.command(cmd);
         assert!(out.contains(expect), "{cmd}: {out}");

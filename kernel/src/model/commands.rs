@@ -1,34 +1,49 @@
-//! The model's direct commands (`/model`, `/stats`, `/reset`, `/temp`,
-//! `/top-p`, `/seed`, `/complete`) and `/disks`. They are registered in
-//! the shell's command table; the argument syntax is checked there, the
-//! values here (with `conversation::args`).
+//! The model's commands (`/model`, `/stats`, `/reset`, `/temp`, `/top-p`,
+//! `/seed`, `/complete`, `/bench`) and `/disks`. Their descriptions are in
+//! `klib::registry::commands::model`; the registry checks the arguments.
 
 use super::chat::{clear_interrupts, ConsoleIo};
-use crate::console::style::{paint, Style};
 use crate::drivers::virtio::blk;
 use crate::mm::{frame, heap, lazy};
+use crate::shell::registry::Handlers;
 use crate::{println, time};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use klib::registry::{Invocation, Output};
 use klib::units::Bytes;
+use klib::{out, outln};
 use model_loader::conversation::args;
 
+type Result = core::result::Result<(), String>;
+
+/// The model commands' handlers.
+pub static HANDLERS: Handlers = &[
+    ("model", cmd_model),
+    ("stats", cmd_stats),
+    ("reset", cmd_reset),
+    ("temp", cmd_temp),
+    ("top-p", cmd_top_p),
+    ("seed", cmd_seed),
+    ("complete", cmd_complete),
+    ("bench", cmd_bench),
+    ("disks", cmd_disks),
+    ("test-disk", cmd_test_disk),
+];
+
 fn error(msg: impl core::fmt::Display) {
-    println!("{} {msg}", paint(Style::Red, "error:"));
+    crate::shell::error_line(msg)
 }
 
 /// Runs `f` on the model, or says why there is none.
-fn on_model(f: impl FnOnce(&mut super::Loaded)) {
-    if let Err(why) = super::with(f) {
-        error(why);
-    }
+fn on_model(f: impl FnOnce(&mut super::Loaded) -> Result) -> Result {
+    super::with(f)?
 }
 
-pub fn cmd_model(_: Option<&str>) {
+pub fn cmd_model(_: &Invocation, out: &mut Output) -> Result {
     on_model(|m| {
-        crate::print!("{}", m.conv.model_report(&m.name));
+        out!(out, "{}", m.conv.model_report(&m.name));
         let f = &m.facts;
         println!(
             "source:   {} on the {} ({}), weights {}",
@@ -70,61 +85,70 @@ pub fn cmd_model(_: Option<&str>) {
             Bytes(hs.used),
             Bytes(fs.free)
         );
-    });
+        Ok(())
+    })
 }
 
-pub fn cmd_stats(_: Option<&str>) {
-    on_model(|m| crate::print!("{}", m.conv.stats_report()));
+pub fn cmd_stats(_: &Invocation, out: &mut Output) -> Result {
+    on_model(|m| {
+        out!(out, "{}", m.conv.stats_report());
+        Ok(())
+    })
 }
 
-pub fn cmd_reset(_: Option<&str>) {
+pub fn cmd_reset(_: &Invocation, out: &mut Output) -> Result {
     on_model(|m| {
         m.conv.reset();
-        println!("conversation reset (the system prompt stays)");
-    });
+        outln!(out, "conversation reset (the system prompt stays)");
+        Ok(())
+    })
 }
 
-pub fn cmd_temp(arg: Option<&str>) {
-    match args::temperature(arg.unwrap_or("")) {
-        Ok(t) => on_model(|m| {
-            m.conv.set_temperature(t);
-            println!("temperature {t}{}", if t == 0.0 { " (greedy)" } else { "" });
-        }),
-        Err(e) => error(e),
-    }
+/// A number argument in the text form `conversation::args` checks (the
+/// host chat shares those checks).
+fn number(inv: &Invocation, name: &str) -> String {
+    inv.get(name).map(|v| v.to_text()).unwrap_or_default()
 }
 
-pub fn cmd_top_p(arg: Option<&str>) {
-    match args::top_p(arg.unwrap_or("")) {
-        Ok(p) => on_model(|m| {
-            m.conv.set_top_p(p);
-            println!("top-p {p}");
-        }),
-        Err(e) => error(e),
-    }
+pub fn cmd_temp(inv: &Invocation, out: &mut Output) -> Result {
+    let t = args::temperature(&number(inv, "t"))?;
+    on_model(|m| {
+        m.conv.set_temperature(t);
+        outln!(
+            out,
+            "temperature {t}{}",
+            if t == 0.0 { " (greedy)" } else { "" }
+        );
+        Ok(())
+    })
 }
 
-pub fn cmd_seed(arg: Option<&str>) {
-    match args::seed(arg.unwrap_or("")) {
-        Ok(s) => on_model(|m| {
-            m.conv.set_seed(s);
-            println!("seed {s}");
-        }),
-        Err(e) => error(e),
-    }
+pub fn cmd_top_p(inv: &Invocation, out: &mut Output) -> Result {
+    let p = args::top_p(&number(inv, "p"))?;
+    on_model(|m| {
+        m.conv.set_top_p(p);
+        outln!(out, "top-p {p}");
+        Ok(())
+    })
 }
 
-/// `/complete [--ids] [-n N] TEXT`.
-pub fn cmd_complete(arg: Option<&str>) {
-    let arg = arg.unwrap_or("");
-    let (ids, rest) = match arg.trim_start().strip_prefix("--ids") {
-        Some(r) if r.is_empty() || r.starts_with(char::is_whitespace) => (true, r),
-        _ => (false, arg),
-    };
-    let (n, text) = match args::complete(rest) {
-        Ok(v) => v,
-        Err(e) => return error(format!("{e} (usage: /complete [--ids] [-n N] TEXT)")),
-    };
+pub fn cmd_seed(inv: &Invocation, out: &mut Output) -> Result {
+    let s = args::seed(&number(inv, "s"))?;
+    on_model(|m| {
+        m.conv.set_seed(s);
+        outln!(out, "seed {s}");
+        Ok(())
+    })
+}
+
+/// `/complete [--ids] [-n N] TEXT`: streams on the console as it is
+/// generated (a person-only command).
+pub fn cmd_complete(inv: &Invocation, _: &mut Output) -> Result {
+    let ids = inv.flag("ids");
+    let n = inv
+        .int("tokens")
+        .map_or(args::DEFAULT_COMPLETE_TOKENS, |n| n as usize);
+    let text = inv.str("text").unwrap_or_default();
     on_model(|m| {
         clear_interrupts();
         let mut io = ConsoleIo::new();
@@ -152,16 +176,17 @@ pub fn cmd_complete(arg: Option<&str>) {
             }
             Err(e) => {
                 io.newline();
-                error(e);
+                return Err(format!("{e}"));
             }
         }
-    });
+        Ok(())
+    })
 }
 
-pub fn cmd_disks(arg: Option<&str>) {
+pub fn cmd_disks(inv: &Invocation, out: &mut Output) -> Result {
     let disks = blk::disks();
     if disks.is_empty() {
-        println!("no virtio disks");
+        outln!(out, "no virtio disks");
     }
     for d in disks {
         let mut flags = Vec::new();
@@ -182,7 +207,8 @@ pub fn cmd_disks(arg: Option<&str>) {
             Some(why) => format!("FAILED: {why}"),
             None => super::find::describe_disk(d),
         };
-        println!(
+        outln!(
+            out,
             "{}  {}  PCI {} ({}){serial}  {what}",
             d.name,
             Bytes(d.size),
@@ -191,16 +217,18 @@ pub fn cmd_disks(arg: Option<&str>) {
         );
     }
     if let Some(r) = crate::boot::ramdisk() {
-        println!(
+        outln!(
+            out,
             "ramdisk  {}  (loaded by the bootloader)",
             Bytes(r.len() as u64)
         );
     }
-    if arg == Some("bench") {
+    if inv.str("action") == Some("bench") {
         for d in disks {
             bench_read(d);
         }
     }
+    Ok(())
 }
 
 /// Reads up to 256 MiB of `d` in 2 MiB requests into one buffer.
@@ -247,12 +275,12 @@ fn bench_read(d: &blk::Disk) {
 
 /// Test-only: writes a pattern to the first 1 MiB of the first disk that
 /// holds no model, reads it back and compares.
-pub fn cmd_test_disk(_: Option<&str>) {
+pub fn cmd_test_disk(_: &Invocation, _: &mut Output) -> Result {
     let Some(d) = blk::disks()
         .iter()
         .find(|d| !d.read_only && super::find::describe_disk(d).starts_with("not a model"))
     else {
-        return error("no writable disk without a model");
+        return Err("no writable disk without a model".into());
     };
     let n = (1usize << 20).min(d.size as usize) / 512 * 512;
     let pattern: Vec<u8> = (0..n)
@@ -260,21 +288,21 @@ pub fn cmd_test_disk(_: Option<&str>) {
         .collect();
     let t0 = time::uptime();
     if let Err(e) = d.write_at(0, &pattern) {
-        return error(format!("{}: write: {e}", d.name));
+        return Err(format!("{}: write: {e}", d.name));
     }
     let t1 = time::uptime();
     let mut back = vec![0u8; n];
     if let Err(e) = d.read_at(0, &mut back, true) {
-        return error(format!("{}: read: {e}", d.name));
+        return Err(format!("{}: read: {e}", d.name));
     }
     let t2 = time::uptime();
     // An unaligned read through the bounce buffer too.
     let mut odd = vec![0u8; 1000];
     if let Err(e) = d.read_at(777, &mut odd, true) {
-        return error(format!("{}: unaligned read: {e}", d.name));
+        return Err(format!("{}: unaligned read: {e}", d.name));
     }
     if back != pattern || odd[..] != pattern[777..1777] {
-        return error(format!(
+        return Err(format!(
             "{}: read back differs from what was written",
             d.name
         ));
@@ -287,6 +315,7 @@ pub fn cmd_test_disk(_: Option<&str>) {
         (t2 - t1).as_secs_f64() * 1e3
     );
     let _ = lazy::faults_served();
+    Ok(())
 }
 
 /// `/bench [P N]`: what `llm-bench` (the host rows of `cargo xtask bench`)
@@ -294,28 +323,34 @@ pub fn cmd_test_disk(_: Option<&str>) {
 /// pseudo-random tokens in one batch, then N decode steps from an empty
 /// context. Prints `RESULT` lines in llm-bench's format. `/bench profile
 /// [N]` and `/bench kernels`: see [`super::profile`].
-pub fn cmd_bench(arg: Option<&str>) {
+pub fn cmd_bench(inv: &Invocation, _: &mut Output) -> Result {
+    let arg = inv.str("what").unwrap_or("");
     let nums: Vec<Option<usize>> = arg
-        .unwrap_or("")
         .split_whitespace()
         .map(|w| w.parse().ok().filter(|&n| (1..=512).contains(&n)))
         .collect();
-    let mut words = arg.unwrap_or("").split_whitespace();
+    let mut words = arg.split_whitespace();
     match words.next() {
         Some("profile") => {
             let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(8usize);
             return on_model(|m| {
                 let backend = *m.conv.backend();
-                super::profile::decode_profile(m.conv.model(), &backend, n.clamp(1, 256))
+                super::profile::decode_profile(m.conv.model(), &backend, n.clamp(1, 256));
+                Ok(())
             });
         }
-        Some("kernels") => return on_model(|m| super::profile::kernels(m.conv.model())),
+        Some("kernels") => {
+            return on_model(|m| {
+                super::profile::kernels(m.conv.model());
+                Ok(())
+            })
+        }
         _ => {}
     }
     let (p, n) = match nums[..] {
         [] => (16, 8),
         [Some(p), Some(n)] => (p, n),
-        _ => return error("usage: /bench [P N] (token counts from 1 to 512)"),
+        _ => return Err("usage: /bench [P N] (token counts from 1 to 512)".into()),
     };
     on_model(|m| {
         use model_loader::session::Session;
@@ -325,7 +360,7 @@ pub fn cmd_bench(arg: Option<&str>) {
         let mut rng = model_loader::rng::Rng::new(42);
         let toks: Vec<u32> = (0..p).map(|_| rng.below(n_vocab) as u32).collect();
         let n_ctx = (p + n + 8).max(16);
-        let run = || -> Result<(f64, f64), model_loader::model::ModelError> {
+        let run = || -> core::result::Result<(f64, f64), model_loader::model::ModelError> {
             let mut s = Session::new(model, &backend, n_ctx, 1)?;
             s.decode_step(toks[0])?;
             let mut s = Session::new(model, &backend, n_ctx, p)?;
@@ -347,7 +382,8 @@ pub fn cmd_bench(arg: Option<&str>) {
                 println!("RESULT pp {p} {pp:.3} tok/s backend={}", backend.name);
                 println!("RESULT tg {n} {tg:.3} tok/s backend={}", backend.name);
             }
-            Err(e) => error(e),
+            Err(e) => return Err(format!("{e}")),
         }
-    });
+        Ok(())
+    })
 }

@@ -1,240 +1,96 @@
-//! The command registry: every `/command` with its argument syntax, one-line
-//! help and handler. `/help` and the parser are generated from this table
-//! (and later the model's prompt and decoding grammar).
+//! The system commands' handlers (`/help`, `/mem`, `/cpu`, `/uptime`,
+//! `/date`, `/pci`, `/color`, `/selftest`, `/echo`, `/shutdown`,
+//! `/reboot`) and the boot banner. Their descriptions are in
+//! `klib::registry::commands::system`.
 
+use super::registry::Handlers;
 use crate::arch::x86_64::{apic, cpu};
 use crate::console::style::{self, paint, Style};
 use crate::mm::{frame, heap};
 use crate::{arch, boot, model, println, selftest, time};
-use klib::command::{help, ArgSpec, Command};
+use alloc::string::String;
+use klib::registry::{help, Invocation, Output, REGISTRY};
 use klib::units::{Bytes, KIB};
+use klib::{out, outln};
 
-/// A handler gets the argument (`None` if none was given); the registry has
-/// already checked it against the syntax.
-pub type Handler = fn(Option<&str>);
+type Result = core::result::Result<(), String>;
 
-pub static COMMANDS: [Command<Handler>; 21] = [
-    Command {
-        name: "help",
-        args: ArgSpec::None,
-        help: "list the commands",
-        test_only: false,
-        handler: cmd_help,
-    },
-    Command {
-        name: "mem",
-        args: ArgSpec::None,
-        help: "physical memory (total, free) and kernel heap use",
-        test_only: false,
-        handler: cmd_mem,
-    },
-    Command {
-        name: "cpu",
-        args: ArgSpec::None,
-        help: "CPU vendor and model, and the SIMD features enabled",
-        test_only: false,
-        handler: cmd_cpu,
-    },
-    Command {
-        name: "uptime",
-        args: ArgSpec::None,
-        help: "time since boot",
-        test_only: false,
-        handler: cmd_uptime,
-    },
-    Command {
-        name: "color",
-        args: ArgSpec::OneOf {
-            choices: &["on", "off"],
-            optional: true,
-        },
-        help: "switch ANSI colours on or off (plain output)",
-        test_only: false,
-        handler: cmd_color,
-    },
-    Command {
-        name: "selftest",
-        args: ArgSpec::OneOf {
-            choices: selftest::NAMES,
-            optional: true,
-        },
-        help: "run in-kernel self-tests (all by default)",
-        test_only: false,
-        handler: cmd_selftest,
-    },
-    Command {
-        name: "shutdown",
-        args: ArgSpec::None,
-        help: "power off (ACPI S5)",
-        test_only: false,
-        handler: cmd_shutdown,
-    },
-    Command {
-        name: "test-fault",
-        args: ArgSpec::OneOf {
-            choices: selftest::FAULTS,
-            optional: false,
-        },
-        help: "raise a CPU fault on purpose (the kernel stops)",
-        test_only: true,
-        handler: cmd_test_fault,
-    },
-    Command {
-        name: "test-stream",
-        args: ArgSpec::None,
-        help: "print a numbered line every 100 ms until Ctrl-C (at most 60 s)",
-        test_only: true,
-        handler: cmd_test_stream,
-    },
-    Command {
-        name: "model",
-        args: ArgSpec::None,
-        help: "what is loaded: model, quantizations, memory used, load figures, backend",
-        test_only: false,
-        handler: model::commands::cmd_model,
-    },
-    Command {
-        name: "stats",
-        args: ArgSpec::None,
-        help: "context use, prefill and decode speeds, sampler settings",
-        test_only: false,
-        handler: model::commands::cmd_stats,
-    },
-    Command {
-        name: "reset",
-        args: ArgSpec::None,
-        help: "forget the conversation (the system prompt stays)",
-        test_only: false,
-        handler: model::commands::cmd_reset,
-    },
-    Command {
-        name: "temp",
-        args: ArgSpec::Text {
-            name: "T",
-            optional: false,
-        },
-        help: "sampling temperature (0: greedy)",
-        test_only: false,
-        handler: model::commands::cmd_temp,
-    },
-    Command {
-        name: "top-p",
-        args: ArgSpec::Text {
-            name: "P",
-            optional: false,
-        },
-        help: "nucleus sampling threshold, in (0, 1]",
-        test_only: false,
-        handler: model::commands::cmd_top_p,
-    },
-    Command {
-        name: "seed",
-        args: ArgSpec::Text {
-            name: "S",
-            optional: false,
-        },
-        help: "restart the random stream from seed S",
-        test_only: false,
-        handler: model::commands::cmd_seed,
-    },
-    Command {
-        name: "complete",
-        args: ArgSpec::Text {
-            name: "[--ids] [-n N] TEXT",
-            optional: false,
-        },
-        help: "raw greedy continuation of TEXT, no chat template (--ids: print token ids)",
-        test_only: false,
-        handler: model::commands::cmd_complete,
-    },
-    Command {
-        name: "bench",
-        args: ArgSpec::Text {
-            name: "P N",
-            optional: true,
-        },
-        help: "time a prefill of P tokens and N decode steps (default 16 8), as the host benchmark does; `profile [N]`: time per backend entry over N decode steps; `kernels`: each backend's matrix kernels on the model's matrices",
-        test_only: false,
-        handler: model::commands::cmd_bench,
-    },
-    Command {
-        name: "disks",
-        args: ArgSpec::OneOf {
-            choices: &["bench"],
-            optional: true,
-        },
-        help: "list the disks and what they hold (bench: measure read speed)",
-        test_only: false,
-        handler: model::commands::cmd_disks,
-    },
-    Command {
-        name: "pci",
-        args: ArgSpec::None,
-        help: "list the PCI functions",
-        test_only: false,
-        handler: cmd_pci,
-    },
-    Command {
-        name: "test-disk",
-        args: ArgSpec::None,
-        help: "write and read back 1 MiB on a disk without a model",
-        test_only: true,
-        handler: model::commands::cmd_test_disk,
-    },
-    Command {
-        name: "echo",
-        args: ArgSpec::Text {
-            name: "text",
-            optional: true,
-        },
-        help: "print the text back",
-        test_only: false,
-        handler: cmd_echo,
-    },
+/// The system commands' handlers (described in
+/// `klib::registry::commands::system`).
+pub static HANDLERS: Handlers = &[
+    ("help", cmd_help),
+    ("mem", cmd_mem),
+    ("cpu", cmd_cpu),
+    ("uptime", cmd_uptime),
+    ("date", cmd_date),
+    ("pci", cmd_pci),
+    ("color", cmd_color),
+    ("selftest", cmd_selftest),
+    ("echo", cmd_echo),
+    ("shutdown", cmd_shutdown),
+    ("reboot", cmd_reboot),
+    ("test-fault", cmd_test_fault),
+    ("test-stream", cmd_test_stream),
 ];
 
-fn cmd_help(_: Option<&str>) {
-    println!("Commands:");
-    crate::print!("{}", help(&COMMANDS, super::test_commands()));
+fn cmd_help(inv: &Invocation, out: &mut Output) -> Result {
+    if let Some(name) = inv.str("command") {
+        let name = name.trim_start_matches('/');
+        let spec = REGISTRY
+            .find(name, super::test_commands())
+            .ok_or_else(|| alloc::format!("unknown command /{name}; type /help for the list"))?;
+        out!(out, "{}", help::command(spec));
+        return Ok(());
+    }
+    outln!(out, "Commands (/help NAME explains one):");
+    out!(out, "{}", help::list(&REGISTRY, super::test_commands()));
     match model::with(|m| m.name.clone()) {
-        Ok(name) => println!(
+        Ok(name) => outln!(
+            out,
             "Other lines are messages to the language model ({name}); Ctrl-C stops a reply."
         ),
-        Err(why) => println!("Other lines go to the language model ({why})."),
+        Err(why) => outln!(out, "Other lines go to the language model ({why})."),
     }
-    println!("Keys: Left/Right, Home/End, Backspace/Delete, Ctrl-U, Ctrl-K, Ctrl-W, Up/Down history, Ctrl-C.");
+    outln!(out, "Keys: Left/Right, Home/End, Backspace/Delete, Ctrl-U, Ctrl-K, Ctrl-W, Up/Down history, Ctrl-C.");
+    Ok(())
 }
 
-fn cmd_mem(_: Option<&str>) {
+fn cmd_mem(_: &Invocation, out: &mut Output) -> Result {
     let f = frame::stats();
     let h = heap::stats();
-    println!(
+    outln!(
+        out,
         "physical memory: {} usable ({} KiB), {} free ({} KiB)",
         Bytes(f.usable),
         f.usable / KIB,
         Bytes(f.free),
         f.free / KIB
     );
-    println!(
+    outln!(
+        out,
         "of which the bootloader used {} (kernel image, page tables, boot info)",
         Bytes(f.bootloader)
     );
-    println!(
+    outln!(
+        out,
         "kernel heap: {} used of {} mapped (grown {} times; grows on demand)",
         Bytes(h.used),
         Bytes(h.mapped),
         h.grows
     );
-    println!(
+    outln!(
+        out,
         "lazily-backed regions: {} page faults served",
         crate::mm::lazy::faults_served()
     );
+    Ok(())
 }
 
-fn cmd_cpu(_: Option<&str>) {
+fn cmd_cpu(_: &Invocation, out: &mut Output) -> Result {
     let c = arch::cpu_info();
-    println!("cpu: {} {}", c.vendor, c.brand);
-    println!(
+    outln!(out, "cpu: {} {}", c.vendor, c.brand);
+    outln!(
+        out,
         "family {} model {} stepping {}; {}",
         c.family,
         c.model,
@@ -255,22 +111,25 @@ fn cmd_cpu(_: Option<&str>) {
         .filter(|f| f.present && !f.enabled)
         .map(|f| f.name)
         .collect();
-    println!("simd enabled: {}", on.join(" "));
+    outln!(out, "simd enabled: {}", on.join(" "));
     if !off.is_empty() {
-        println!("simd present but not enabled: {}", off.join(" "));
+        outln!(out, "simd present but not enabled: {}", off.join(" "));
     }
-    println!(
+    outln!(
+        out,
         "state: XCR0={:#x} MXCSR={:#x} local APIC {} id {}",
         cpu::xcr0_bits(),
         cpu::mxcsr(),
         apic::mode(),
         apic::id()
     );
+    Ok(())
 }
 
-fn cmd_uptime(_: Option<&str>) {
+fn cmd_uptime(_: &Invocation, out: &mut Output) -> Result {
     let t = time::uptime();
-    println!(
+    outln!(
+        out,
         "uptime: {}.{:06} s ({} timer ticks at {} Hz; TSC {} MHz, calibrated against the {})",
         t.as_secs(),
         t.subsec_micros(),
@@ -279,13 +138,21 @@ fn cmd_uptime(_: Option<&str>) {
         time::tsc_hz() / 1_000_000,
         time::reference_name()
     );
+    Ok(())
 }
 
-fn cmd_color(arg: Option<&str>) {
-    if let Some(a) = arg {
+fn cmd_date(_: &Invocation, out: &mut Output) -> Result {
+    let now = crate::drivers::rtc::now().ok_or("the real-time clock holds no valid date")?;
+    outln!(out, "{} UTC ({})", now, now.weekday());
+    Ok(())
+}
+
+fn cmd_color(inv: &Invocation, out: &mut Output) -> Result {
+    if let Some(a) = inv.str("mode") {
         style::set_enabled(a == "on")
     }
-    println!(
+    outln!(
+        out,
         "colours {}",
         if style::enabled() {
             alloc::format!("{}", paint(Style::Cyan, "on"))
@@ -293,41 +160,51 @@ fn cmd_color(arg: Option<&str>) {
             alloc::string::String::from("off")
         }
     );
+    Ok(())
 }
 
-fn cmd_selftest(arg: Option<&str>) {
-    selftest::run(arg.unwrap_or("all"));
+fn cmd_selftest(inv: &Invocation, _: &mut Output) -> Result {
+    selftest::run(inv.str("test").unwrap_or("all"));
+    Ok(())
 }
 
-fn cmd_shutdown(_: Option<&str>) {
-    println!("powering off");
+fn cmd_shutdown(_: &Invocation, out: &mut Output) -> Result {
+    outln!(out, "powering off");
     crate::power::shutdown();
 }
 
-fn cmd_test_fault(arg: Option<&str>) {
-    selftest::fault(arg.unwrap_or(""));
+fn cmd_reboot(_: &Invocation, out: &mut Output) -> Result {
+    outln!(out, "restarting");
+    crate::power::reboot();
+}
+
+fn cmd_test_fault(inv: &Invocation, _: &mut Output) -> Result {
+    selftest::fault(inv.str("fault").unwrap_or(""));
+    Ok(())
 }
 
 /// Streams output while polling for Ctrl-C, the way token generation will.
-fn cmd_test_stream(_: Option<&str>) {
+fn cmd_test_stream(_: &Invocation, out: &mut Output) -> Result {
     let start = time::uptime();
     let mut n = 0u64;
     while time::uptime() - start < core::time::Duration::from_secs(60) {
         if crate::console::interrupted() {
-            println!("stream: interrupted by Ctrl-C after {n} lines");
-            return;
+            outln!(out, "stream: interrupted by Ctrl-C after {n} lines");
+            return Ok(());
         }
-        println!("stream: line {n}");
+        outln!(out, "stream: line {n}");
         n += 1;
         time::sleep(core::time::Duration::from_millis(100));
     }
-    println!("stream: no Ctrl-C within 60 s");
+    outln!(out, "stream: no Ctrl-C within 60 s");
+    Ok(())
 }
 
-fn cmd_pci(_: Option<&str>) {
+fn cmd_pci(_: &Invocation, out: &mut Output) -> Result {
     use crate::drivers::pci;
     for d in pci::devices() {
-        println!(
+        outln!(
+            out,
             "{}  {:04x}:{:04x}  class {:02x}.{:02x}.{:02x}  {}{}",
             d.address,
             d.vendor,
@@ -343,10 +220,12 @@ fn cmd_pci(_: Option<&str>) {
             }
         );
     }
+    Ok(())
 }
 
-fn cmd_echo(arg: Option<&str>) {
-    println!("{}", arg.unwrap_or(""));
+fn cmd_echo(inv: &Invocation, out: &mut Output) -> Result {
+    outln!(out, "{}", inv.str("text").unwrap_or(""));
+    Ok(())
 }
 
 /// The boot banner.

@@ -1,13 +1,13 @@
-//! The console shell: reads lines, runs `/commands` from the registry in
-//! [`commands`], and answers other lines (which will go to the model once
-//! one is loaded).
+//! The console shell: reads lines, runs `/commands` through the registry
+//! ([`registry`]), and gives other lines to the model.
 
 pub mod commands;
+pub mod registry;
 
 use crate::console::style::{paint, Style};
 use crate::{console, println};
 use core::sync::atomic::{AtomicBool, Ordering};
-use klib::command::{classify, resolve, Input, Resolved};
+use klib::registry::{classify, Input, REGISTRY};
 
 /// The prompt. Host tools wait for it to know the kernel is ready for input.
 pub const PROMPT: &str = "llm> ";
@@ -24,6 +24,7 @@ pub fn test_commands() -> bool {
 }
 
 pub fn run() -> ! {
+    registry::check();
     loop {
         let prompt = paint(Style::BoldGreen, PROMPT);
         let prompt = alloc::format!("{prompt}");
@@ -33,27 +34,24 @@ pub fn run() -> ! {
     }
 }
 
-/// Runs one console line.
+/// Prints a command's error.
+pub fn error_line(msg: impl core::fmt::Display) {
+    println!("{} {msg}", paint(Style::Red, "error:"));
+}
+
+/// Runs one console line typed by the person.
 pub fn execute(line: &str) {
     match classify(line) {
         Input::Empty => {}
         Input::Text(text) => crate::model::chat::user_line(text),
         Input::Command { name, args } => {
-            match resolve(&commands::COMMANDS, name, args, test_commands()) {
-                Resolved::Run { command, arg } => (command.handler)(arg),
-                Resolved::BadArgs { command } => {
-                    println!("{} usage: {}", paint(Style::Red, "error:"), command.usage())
+            match REGISTRY.parse_command(name, args, test_commands()) {
+                Ok(inv) => {
+                    if let (Err(e), _) = registry::run_on_console(&inv) {
+                        error_line(e);
+                    }
                 }
-                Resolved::Unknown { suggestion } => {
-                    let hint = match suggestion {
-                        Some(s) => alloc::format!(" (did you mean /{s}?)"),
-                        None => alloc::string::String::new(),
-                    };
-                    println!(
-                        "{} unknown command /{name}{hint}; type /help for the list",
-                        paint(Style::Red, "error:")
-                    )
-                }
+                Err(e) => error_line(e),
             }
         }
     }

@@ -38,12 +38,7 @@ pub fn command(spec: &Spec) -> String {
         Tier::Destructive | Tier::Power => "; a model's call always asks first",
     };
     let _ = writeln!(out, "  tier: {}; {who}{asks}", spec.tier.name());
-    let width = spec
-        .args
-        .iter()
-        .map(|a| label(a).len())
-        .max()
-        .unwrap_or(0);
+    let width = spec.args.iter().map(|a| label(a).len()).max().unwrap_or(0);
     for a in spec.args {
         let _ = writeln!(
             out,
@@ -90,7 +85,11 @@ mod tests {
         assert!(h.lines().any(|l| l.starts_with("  /help [command]")));
         assert!(!h.contains("test-fault"));
         assert!(list(&REGISTRY, true).contains("/test-fault"));
-        let width = REGISTRY.visible(false).map(|c| c.usage().len()).max().unwrap();
+        let width = REGISTRY
+            .visible(false)
+            .map(|c| c.usage().len())
+            .max()
+            .unwrap();
         for (line, c) in h.lines().zip(REGISTRY.visible(false)) {
             assert_eq!(line.find(c.help), Some(width + 4), "{line}");
         }
@@ -100,11 +99,17 @@ mod tests {
     fn one_command_in_detail() {
         let spec = REGISTRY.find("complete", false).unwrap();
         let h = command(spec);
-        assert!(h.starts_with("/complete [--ids] [-n tokens] <text>\n"), "{h}");
+        assert!(
+            h.starts_with("/complete [--ids] [-n tokens] <text>\n"),
+            "{h}"
+        );
         assert!(h.contains("tier: read; typed by you only"), "{h}");
         assert!(h.contains("-n tokens  integer (1..4096): "), "{h}");
         assert!(h.contains("--ids      flag: "), "{h}");
         let h = command(REGISTRY.find("shutdown", false).unwrap());
-        assert!(h.contains("tier: power;") && h.contains("always asks"), "{h}");
+        assert!(
+            h.contains("tier: power;") && h.contains("always asks"),
+            "{h}"
+        );
     }
 }

@@ -100,7 +100,11 @@ mod tests {
             );
         }
         for s in REGISTRY.all() {
-            assert!(!s.help.is_empty() && !s.help.ends_with('.'), "/{}: help", s.name);
+            assert!(
+                !s.help.is_empty() && !s.help.ends_with('.'),
+                "/{}: help",
+                s.name
+            );
             let mut seen_positional = false;
             let mut seen_optional = false;
             for (i, a) in s.args.iter().enumerate() {
@@ -110,7 +114,11 @@ mod tests {
                     "{at}: argument names are lower_case"
                 );
                 assert!(!a.help.is_empty() && !a.help.ends_with('.'), "{at}: help");
-                assert_eq!(s.args.iter().filter(|b| b.name == a.name).count(), 1, "{at}");
+                assert_eq!(
+                    s.args.iter().filter(|b| b.name == a.name).count(),
+                    1,
+                    "{at}"
+                );
                 match a.switch {
                     Some(sw) => {
                         assert!(!seen_positional, "{at}: switches come first");
@@ -119,7 +127,10 @@ mod tests {
                     }
                     None => {
                         assert!(a.kind != Kind::Flag, "{at}: a flag needs a switch");
-                        assert!(!(a.required && seen_optional), "{at}: required after optional");
+                        assert!(
+                            !(a.required && seen_optional),
+                            "{at}: required after optional"
+                        );
                         seen_positional = true;
                         seen_optional |= !a.required;
                     }
@@ -137,7 +148,9 @@ mod tests {
         assert!(REGISTRY.find("test-fault", false).is_none());
         assert!(REGISTRY.find("test-fault", true).is_some());
         assert_eq!(REGISTRY.suggest("hel", false), Some("help"));
-        assert!(REGISTRY.for_model().all(|s| s.audience == Audience::Everyone));
+        assert!(REGISTRY
+            .for_model()
+            .all(|s| s.audience == Audience::Everyone));
         assert!(REGISTRY.for_model().any(|s| s.name == "date"));
         assert!(!REGISTRY.for_model().any(|s| s.name == "bench"));
     }

@@ -63,7 +63,9 @@ impl<'a> Output<'a> {
             (Escape::Csi, _) => Escape::Csi,
             (Escape::No, c) => {
                 self.total += c.len_utf8();
-                if self.kept.len() + c.len_utf8() <= self.limit && self.kept.len() == self.total - c.len_utf8() {
+                if self.kept.len() + c.len_utf8() <= self.limit
+                    && self.kept.len() == self.total - c.len_utf8()
+                {
                     self.kept.push(c);
                 }
                 Escape::No

@@ -232,10 +232,12 @@ impl Registry {
         args: &str,
         test_commands: bool,
     ) -> Result<Invocation, ParseError> {
-        let spec = self.find(name, test_commands).ok_or_else(|| ParseError::Unknown {
-            name: name.into(),
-            suggestion: self.suggest(name, test_commands),
-        })?;
+        let spec = self
+            .find(name, test_commands)
+            .ok_or_else(|| ParseError::Unknown {
+                name: name.into(),
+                suggestion: self.suggest(name, test_commands),
+            })?;
         let usage = |why: String| ParseError::Usage { spec, why };
         let mut values: Vec<Option<Value>> = vec![None; spec.args.len()];
         let positional: Vec<usize> = (0..spec.args.len())
@@ -321,7 +323,9 @@ impl Registry {
                 .parse_command(name, args, test_commands)
                 .map(|_| ())
                 .map_err(|e| format!("is not a valid command: {e}")),
-            _ => Err(format!("must be a command line starting with /, not {line:?}")),
+            _ => Err(format!(
+                "must be a command line starting with /, not {line:?}"
+            )),
         }
     }
 
@@ -335,10 +339,12 @@ impl Registry {
         named: &[(&str, &str)],
         test_commands: bool,
     ) -> Result<Invocation, ParseError> {
-        let spec = self.find(name, test_commands).ok_or_else(|| ParseError::Unknown {
-            name: name.into(),
-            suggestion: self.suggest(name, test_commands),
-        })?;
+        let spec = self
+            .find(name, test_commands)
+            .ok_or_else(|| ParseError::Unknown {
+                name: name.into(),
+                suggestion: self.suggest(name, test_commands),
+            })?;
         let usage = |why: String| ParseError::Usage { spec, why };
         let mut values: Vec<Option<Value>> = vec![None; spec.args.len()];
         for &(key, raw) in named {
@@ -373,8 +379,8 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::super::spec::{Arg, Audience, Tier};
-    use alloc::string::ToString;
     use super::*;
+    use alloc::string::ToString;
 
     static SPECS: &[Spec] = &[
         Spec {
@@ -444,9 +450,9 @@ mod tests {
 
     fn parse(line: &str) -> Result<Invocation, String> {
         match classify(line) {
-            Input::Command { name, args } => {
-                REG.parse_command(name, args, false).map_err(|e| e.to_string())
-            }
+            Input::Command { name, args } => REG
+                .parse_command(name, args, false)
+                .map_err(|e| e.to_string()),
             other => panic!("not a command: {other:?}"),
         }
     }
@@ -454,10 +460,19 @@ mod tests {
     #[test]
     fn classify_lines() {
         assert_eq!(classify("   "), Input::Empty);
-        assert_eq!(classify(" /mem "), Input::Command { name: "mem", args: "" });
+        assert_eq!(
+            classify(" /mem "),
+            Input::Command {
+                name: "mem",
+                args: ""
+            }
+        );
         assert_eq!(
             classify("/color   off "),
-            Input::Command { name: "color", args: "off" }
+            Input::Command {
+                name: "color",
+                args: "off"
+            }
         );
         assert_eq!(classify("hello /mem"), Input::Text("hello /mem"));
     }
@@ -490,19 +505,37 @@ mod tests {
         assert!(parse("/rm -x a").unwrap_err().contains("unknown option -x"));
         assert!(parse("/rm -r -r a").unwrap_err().contains("given twice"));
         assert!(parse("/rm a b").unwrap_err().contains("unexpected \"b\""));
-        assert!(parse("/rm \"a").unwrap_err().contains("quote is not closed"));
+        assert!(parse("/rm \"a")
+            .unwrap_err()
+            .contains("quote is not closed"));
         assert!(parse("/rm \"a\"b").unwrap_err().contains("closing quote"));
-        assert!(parse("/complete -n").unwrap_err().contains("-n needs a tokens"));
-        assert!(parse("/complete -n 0 x").unwrap_err().contains("tokens must be a whole number from 1 to 99"));
-        assert!(parse("/color blue").unwrap_err().contains("mode must be one of on, off"));
-        assert!(parse("/every 0s /rm a").unwrap_err().contains("interval must be from 100ms"));
-        assert!(parse("/every 10s mem").unwrap_err().contains("starting with /"));
-        assert!(parse("/every 10s /rm").unwrap_err().contains("is not a valid command: /rm: missing"));
+        assert!(parse("/complete -n")
+            .unwrap_err()
+            .contains("-n needs a tokens"));
+        assert!(parse("/complete -n 0 x")
+            .unwrap_err()
+            .contains("tokens must be a whole number from 1 to 99"));
+        assert!(parse("/color blue")
+            .unwrap_err()
+            .contains("mode must be one of on, off"));
+        assert!(parse("/every 0s /rm a")
+            .unwrap_err()
+            .contains("interval must be from 100ms"));
+        assert!(parse("/every 10s mem")
+            .unwrap_err()
+            .contains("starting with /"));
+        assert!(parse("/every 10s /rm")
+            .unwrap_err()
+            .contains("is not a valid command: /rm: missing"));
         assert!(parse("/every 10s /rm x").is_ok());
         let e = parse("/wrte a b").unwrap_err();
         assert_eq!(e, "unknown command /wrte; type /help for the list");
-        assert!(parse("/writ a b").unwrap_err().contains("did you mean /write?"));
-        assert!(parse("/test-fault").unwrap_err().starts_with("unknown command"));
+        assert!(parse("/writ a b")
+            .unwrap_err()
+            .contains("did you mean /write?"));
+        assert!(parse("/test-fault")
+            .unwrap_err()
+            .starts_with("unknown command"));
         assert!(REG.parse_command("test-fault", "", true).is_ok());
     }
 
@@ -538,7 +571,9 @@ mod tests {
         assert!(e.to_string().contains("missing path"));
         let e = REG.invocation("rm", &[("path", "/x"), ("recursive", "yes")], false);
         assert!(e.unwrap_err().to_string().contains("true or false"));
-        assert!(REG.invocation("every", &[("interval", "5m"), ("command", "/rm a")], false).is_ok());
+        assert!(REG
+            .invocation("every", &[("interval", "5m"), ("command", "/rm a")], false)
+            .is_ok());
         assert!(REG.invocation("nope", &[], false).is_err());
     }
 }

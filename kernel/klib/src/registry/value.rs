@@ -39,7 +39,7 @@ impl Value {
 pub fn format_duration(ms: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("h", 3_600_000), ("m", 60_000), ("s", 1000)];
     for (unit, size) in UNITS {
-        if ms > 0 && ms % size == 0 {
+        if ms > 0 && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -90,7 +90,10 @@ impl Kind {
                 if choices.contains(&raw) {
                     Ok(Value::Str(raw.into()))
                 } else {
-                    Err(format!("must be one of {}, not {raw:?}", choices.join(", ")))
+                    Err(format!(
+                        "must be one of {}, not {raw:?}",
+                        choices.join(", ")
+                    ))
                 }
             }
             Kind::Int { min, max } => match raw.parse::<u64>() {
@@ -161,7 +164,10 @@ mod tests {
             max_ms: 86_400_000,
         };
         assert_eq!(d.parse_value("10m"), Ok(Value::Millis(600_000)));
-        assert!(d.parse_value("50ms").unwrap_err().contains("from 100ms to 24h"));
+        assert!(d
+            .parse_value("50ms")
+            .unwrap_err()
+            .contains("from 100ms to 24h"));
         assert!(d.parse_value("soon").is_err());
         let c = Kind::Choice(&["on", "off"]);
         assert_eq!(c.parse_value("on"), Ok(Value::Str("on".into())));

@@ -188,3 +188,39 @@ pub fn halt_forever() -> ! {
         x86_64::instructions::hlt();
     }
 }
+
+/// Restarts the machine: the keyboard controller's reset line, then the
+/// PCI reset control register (0xCF9), then a triple fault.
+pub fn reset() -> ! {
+    use x86_64::instructions::port::Port;
+    x86_64::instructions::interrupts::disable();
+    // SAFETY: writes to the standard reset ports of PC chipsets; each
+    // either restarts the machine or is ignored.
+    unsafe {
+        let mut status = Port::<u8>::new(0x64);
+        for _ in 0..100_000 {
+            if status.read() & 0x02 == 0 {
+                break;
+            }
+        }
+        status.write(0xfe);
+        for _ in 0..1_000_000 {
+            core::hint::spin_loop();
+        }
+        Port::<u8>::new(0xcf9).write(0x02);
+        Port::<u8>::new(0xcf9).write(0x06);
+        for _ in 0..1_000_000 {
+            core::hint::spin_loop();
+        }
+    }
+    // SAFETY: an empty IDT makes the next interrupt a triple fault, which
+    // resets the CPU; nothing runs afterwards.
+    unsafe {
+        let empty = x86_64::structures::DescriptorTablePointer {
+            limit: 0,
+            base: x86_64::VirtAddr::new(0),
+        };
+        x86_64::instructions::tables::lidt(&empty);
+        core::arch::asm!("int3", options(noreturn));
+    }
+}

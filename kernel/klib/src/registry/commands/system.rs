@@ -10,7 +10,11 @@ pub const FAULTS: &[&str] = &["pf", "de", "ud", "gp", "stack", "panic"];
 pub static SYSTEM: &[Spec] = &[
     Spec {
         name: "help",
-        args: &[Arg::opt("command", Kind::Word, "a command to explain in detail")],
+        args: &[Arg::opt(
+            "command",
+            Kind::Word,
+            "a command to explain in detail",
+        )],
         help: "list the commands, or explain one",
         tier: Tier::Read,
         audience: Audience::Person,
@@ -52,14 +56,22 @@ pub static SYSTEM: &[Spec] = &[
     },
     Spec {
         name: "color",
-        args: &[Arg::opt("mode", Kind::Choice(&["on", "off"]), "on: ANSI colours; off: plain text")],
+        args: &[Arg::opt(
+            "mode",
+            Kind::Choice(&["on", "off"]),
+            "on: ANSI colours; off: plain text",
+        )],
         help: "switch ANSI colours on or off (plain output)",
         tier: Tier::Write,
         audience: Audience::Person,
     },
     Spec {
         name: "selftest",
-        args: &[Arg::opt("test", Kind::Choice(SELFTESTS), "which self-test (all by default)")],
+        args: &[Arg::opt(
+            "test",
+            Kind::Choice(SELFTESTS),
+            "which self-test (all by default)",
+        )],
         help: "run in-kernel self-tests",
         tier: Tier::Read,
         audience: Audience::Person,
@@ -87,7 +99,11 @@ pub static SYSTEM: &[Spec] = &[
     },
     Spec {
         name: "test-fault",
-        args: &[Arg::req("fault", Kind::Choice(FAULTS), "the CPU fault to raise")],
+        args: &[Arg::req(
+            "fault",
+            Kind::Choice(FAULTS),
+            "the CPU fault to raise",
+        )],
         help: "raise a CPU fault on purpose (the kernel stops)",
         tier: Tier::Power,
         audience: Audience::Test,
