@@ -30,7 +30,8 @@ commands:
         [--out DIR]                        (--model: the model's pack as ramdisk, for a USB stick)
   test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
-  eval agent [--model M]   score the model's tool calls on xtask/eval/agent.jsonl
+  eval agent [--model M] [--mode both|grammar|free]
+                                           score the model's tool calls on xtask/eval/agent.jsonl
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
   bench                                    benchmarks, side by side with llama.cpp

@@ -100,4 +100,3 @@ pub fn kernels(model: &model_loader::model::Model<'_>) {
         println!("{line}");
     }
 }
-

@@ -18,7 +18,11 @@ pub type Handler = fn(&Invocation, &mut Output) -> Result<(), String>;
 pub type Handlers = &'static [(&'static str, Handler)];
 
 /// Every subject's handler table.
-static TABLES: &[Handlers] = &[super::commands::HANDLERS, crate::model::commands::HANDLERS];
+static TABLES: &[Handlers] = &[
+    super::commands::HANDLERS,
+    crate::model::commands::HANDLERS,
+    crate::agent::HANDLERS,
+];
 
 /// The handler of the command called `name`.
 pub fn handler(name: &str) -> Option<Handler> {

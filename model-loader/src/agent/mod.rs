@@ -3,6 +3,7 @@
 //! registry invocations ([`call`]), untrusted text defused on its way into
 //! the context ([`escape`]).
 
+pub mod audit;
 pub mod call;
 pub mod decode;
 pub mod escape;

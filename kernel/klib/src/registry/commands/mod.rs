@@ -3,13 +3,15 @@
 //! hardware-free so that the host can render the model's tool list from
 //! them.
 
+mod agent;
 mod model;
 mod system;
 
 use super::spec::Spec;
 
+pub use agent::AGENT;
 pub use model::MODEL;
 pub use system::SYSTEM;
 
 /// Every slice, in the order `/help` and the model's tool list show them.
-pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL];
+pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL, AGENT];
