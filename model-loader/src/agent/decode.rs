@@ -25,10 +25,18 @@ use super::mask::{MaskCache, TokenTable};
 use crate::conversation::{Decoder, Step};
 use crate::sampler::Sampler;
 use crate::tokenizer::Tokenizer;
+use klib::registry::Tier;
 
 /// The call grammar of one registry for one tokenizer: built once.
 pub struct Grammar {
+    /// Calls to every command offered to the model.
     pub dfa: Dfa,
+    /// Calls to the read and write commands only: used once untrusted
+    /// text (a command's output) is in the context during a message, so
+    /// that text cannot steer the model into proposing a destructive or
+    /// power command (the person can still type one).
+    pub safe_dfa: Dfa,
+    pub safe_cache: MaskCache,
     pub table: TokenTable,
     pub cache: MaskCache,
     /// `<tool_call>` and `</tool_call>`, when the vocabulary has them.
@@ -42,8 +50,15 @@ impl Grammar {
         tok: &Tokenizer,
         specs: impl Iterator<Item = &'s klib::registry::Spec>,
     ) -> Grammar {
+        let specs: Vec<&klib::registry::Spec> = specs.collect();
+        let safe = specs
+            .iter()
+            .copied()
+            .filter(|s| matches!(s.tier, Tier::Read | Tier::Write));
         Grammar {
-            dfa: Dfa::for_commands(specs),
+            safe_dfa: Dfa::for_commands(safe),
+            safe_cache: MaskCache::default(),
+            dfa: Dfa::for_commands(specs.iter().copied()),
             table: TokenTable::new(tok),
             cache: MaskCache::default(),
             open_tag: tok.token_id("<tool_call>"),
@@ -92,6 +107,8 @@ pub struct CallDecoder<'g, 't> {
     g: &'g mut Grammar,
     tok: &'t Tokenizer,
     constrained: bool,
+    /// Only read and write commands may be called.
+    safe: bool,
     mode: Mode,
     /// The reply's bytes so far.
     text: Vec<u8>,
@@ -113,6 +130,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
             g,
             tok,
             constrained: true,
+            safe: false,
             mode: Mode::Free,
             text: Vec::new(),
             call_start: None,
@@ -129,6 +147,20 @@ impl<'g, 't> CallDecoder<'g, 't> {
     pub fn unconstrained(mut self) -> Self {
         self.constrained = false;
         self
+    }
+
+    /// Only read and write commands may be called (see [`Grammar::safe_dfa`]).
+    pub fn read_write_only(mut self) -> Self {
+        self.safe = true;
+        self
+    }
+
+    fn dfa(&self) -> &Dfa {
+        if self.safe {
+            &self.g.safe_dfa
+        } else {
+            &self.g.dfa
+        }
     }
 
     /// Records every choice with its probability and alternatives.
@@ -238,6 +270,16 @@ impl<'g, 't> CallDecoder<'g, 't> {
         if t.starts_with('{') {
             return Some((lead, false));
         }
+        // After a tag of the format written as text (the model sometimes
+        // writes `<tool_response>` or `<tool_call>` as plain text).
+        for tag in ["<tool_call>", "<tool_response>", "<tools>"] {
+            if let Some(after) = t.strip_prefix(tag) {
+                let ws = after.len() - after.trim_start().len();
+                if after.trim_start().starts_with('{') {
+                    return Some((s.len() - after.len() + ws, false));
+                }
+            }
+        }
         // A fence anywhere at the start of a line.
         let mut from = 0;
         while let Some(i) = s[from..].find("```") {
@@ -266,17 +308,17 @@ impl<'g, 't> CallDecoder<'g, 't> {
     /// After the call's automaton state `s`: the forced bytes' tokens, and
     /// the closing if the call is complete.
     fn continue_call(&mut self, s: u32, out: &mut Vec<u32>) {
-        let forced = self.g.dfa.forced(s);
+        let forced = self.dfa().forced(s);
         let toks = self.encode_forced(&forced);
         let s = if toks.is_empty() {
             s
         } else {
-            self.g.dfa.walk(s, &forced)
+            self.dfa().walk(s, &forced)
         };
         self.forced_record(&toks);
         self.push_text(&toks);
         out.extend_from_slice(&toks);
-        if self.g.dfa.accepts(s) {
+        if self.dfa().accepts(s) {
             self.close(out);
         } else {
             self.mode = Mode::Call(s);
@@ -320,8 +362,8 @@ impl<'g, 't> CallDecoder<'g, 't> {
         }
         let mut st = s;
         for (i, &byte) in b.iter().enumerate() {
-            st = self.g.dfa.step(st, byte);
-            if st == DEAD || (self.g.dfa.accepts(st) && i + 1 < b.len()) {
+            st = self.dfa().step(st, byte);
+            if st == DEAD || (self.dfa().accepts(st) && i + 1 < b.len()) {
                 return DEAD;
             }
         }
@@ -367,11 +409,11 @@ impl<'g, 't> CallDecoder<'g, 't> {
             return self.unconstrained_track(vec![t]);
         }
         let t0 = self.now();
-        let s = self.g.dfa.walk(Dfa::START, &self.text[brace + 1..]);
+        let s = self.dfa().walk(Dfa::START, &self.text[brace + 1..]);
         let mut out = Vec::new();
         if s != DEAD {
             out.push(t);
-            if self.g.dfa.accepts(s) {
+            if self.dfa().accepts(s) {
                 self.close(&mut out);
             } else {
                 self.continue_call(s, &mut out);
@@ -398,7 +440,12 @@ impl<'g, 't> CallDecoder<'g, 't> {
         let mut allowed = 0;
         let (t, st) = match self.check(s, first) {
             DEAD => {
-                let mask = self.g.cache.get(&self.g.table, &self.g.dfa, s);
+                let (table, dfa, cache) = if self.safe {
+                    (&self.g.table, &self.g.safe_dfa, &mut self.g.safe_cache)
+                } else {
+                    (&self.g.table, &self.g.dfa, &mut self.g.cache)
+                };
+                let mask = cache.get(table, dfa, s);
                 allowed = mask.count();
                 match mask.argmax(logits) {
                     Some(t) => (t, self.check(s, t)),
@@ -418,7 +465,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
             // the call counts as malformed.
             return Step::End;
         }
-        if self.g.dfa.accepts(st) {
+        if self.dfa().accepts(st) {
             self.close(&mut out);
         } else {
             self.continue_call(st, &mut out);

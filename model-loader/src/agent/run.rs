@@ -207,6 +207,8 @@ impl Agent {
             let mut dec = CallDecoder::new(&mut self.grammar, tok).explained();
             if !self.constrained {
                 dec = dec.unconstrained();
+            } else if untrusted {
+                dec = dec.read_write_only();
             }
             if let Some(c) = self.clock {
                 dec = dec.timed(c);
