@@ -383,18 +383,30 @@ impl<'g, 't> CallDecoder<'g, 't> {
         }
         if Some(t) == self.g.open_tag {
             // `<tool_call>`: the call follows on the next line.
+            // The opening and the bytes the grammar forces after it are
+            // tokenized together, as the model itself would write them
+            // (`\n`, `{"`, `name`, `":`, ` "`): tokens split at other
+            // places read to the model as a different text.
             self.by_tag = true;
             let mut out = vec![t];
-            let open = self.tok.encode("\n{", false, false);
+            self.call_start = Some(self.text.len() + 1);
+            let mut text = alloc::vec::Vec::from(&b"\n{"[..]);
+            let s = if self.constrained {
+                let forced = self.dfa().forced(Dfa::START);
+                text.extend_from_slice(&forced);
+                self.dfa().walk(Dfa::START, &forced)
+            } else {
+                Dfa::START
+            };
+            let open = self.encode_forced(&text);
             self.forced_record(&open);
             self.push_text(&open);
-            self.call_start = Some(self.text.len() - 1);
             out.extend_from_slice(&open);
-            if self.constrained {
-                self.continue_call(Dfa::START, &mut out);
+            self.mode = if self.constrained {
+                Mode::Call(s)
             } else {
-                self.mode = Mode::Call(1);
-            }
+                Mode::Call(1)
+            };
             return Step::Tokens(out);
         }
         let before = self.text.len();
