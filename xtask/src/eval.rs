@@ -202,7 +202,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         },
     };
     let t0 = Instant::now();
-    let mut conv = Conversation::new(&model, &tok, template, &backend, opts, None, &mut Quiet)
+    let mut conv = Conversation::new(&model, &tok, template, backend, opts, None, &mut Quiet)
         .map_err(|e| anyhow!("{e}"))?;
     let prefix_len = conv.tokens().len();
     eprintln!(

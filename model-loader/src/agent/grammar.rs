@@ -125,7 +125,7 @@ impl Nfa {
         self.lit(body, b"\"")
     }
     fn escape_tail(&mut self, e: u32, to: u32) {
-        for b in [b'"', b'\\', b'/', b'n', b'r', b't'] {
+        for b in *b"\"\\/nrt" {
             self.edge(e, b, b, to);
         }
     }

@@ -218,7 +218,7 @@ impl Agent {
             let held_text = held.take();
             self.generated += stats.generated;
             self.decode_us += stats.decode_us;
-            self.trace.extend(dec.trace.drain(..));
+            self.trace.append(&mut dec.trace);
             let outcome = dec.outcome();
             if stats.stop == Stop::Interrupted {
                 out.cancelled = true;
