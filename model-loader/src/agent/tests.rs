@@ -337,3 +337,49 @@ mod mask {
         assert!(checked > 100);
     }
 }
+
+#[test]
+fn confirmation_policy() {
+    use klib::registry::Tier;
+    // (tier, replaces data, untrusted text seen) -> asks
+    for (tier, replaces, untrusted, asks) in [
+        (Tier::Read, false, false, false),
+        (Tier::Read, true, true, false),
+        (Tier::Write, false, false, false),
+        (Tier::Write, true, false, true),
+        (Tier::Write, false, true, true),
+        (Tier::Destructive, false, false, true),
+        (Tier::Power, false, false, true),
+    ] {
+        assert_eq!(
+            needs_confirmation(tier, replaces, untrusted),
+            asks,
+            "{tier:?} {replaces} {untrusted}"
+        );
+    }
+}
+
+#[test]
+fn the_safe_grammar_has_no_destructive_or_power_commands() {
+    let tok_gguf =
+        crate::gguf::Gguf::parse(include_bytes!("../../data/ggml-vocab-gpt-2.gguf")).unwrap();
+    let tok = crate::tokenizer::Tokenizer::from_gguf(&tok_gguf).unwrap();
+    let g = Grammar::new(&tok, REG.for_model());
+    let call = |d: &crate::agent::grammar::Dfa, c: &str| {
+        let s = d.walk(crate::agent::grammar::Dfa::START, &c.as_bytes()[1..]);
+        s != crate::agent::grammar::DEAD && d.accepts(s)
+    };
+    for c in [
+        r#"{"name": "rm", "arguments": {"path": "/a"}}"#,
+        r#"{"name": "shutdown", "arguments": {}}"#,
+        r#"{"name": "kill", "arguments": {"job": "x"}}"#,
+    ] {
+        assert!(call(&g.dfa, c) && !call(&g.safe_dfa, c), "{c}");
+    }
+    for c in [
+        r#"{"name": "date", "arguments": {}}"#,
+        r#"{"name": "write", "arguments": {"path": "a", "text": "b"}}"#,
+    ] {
+        assert!(call(&g.dfa, c) && call(&g.safe_dfa, c), "{c}");
+    }
+}
