@@ -18,6 +18,7 @@
 extern crate alloc;
 
 mod acpi;
+mod agent;
 mod arch;
 mod boot;
 mod console;

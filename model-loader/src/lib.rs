@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod agent;
 pub mod chat;
 pub mod conversation;
 pub mod cpu;

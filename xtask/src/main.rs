@@ -9,6 +9,7 @@ mod build;
 mod fuzz;
 mod fuzz_seeds;
 mod disk;
+mod eval;
 mod generate;
 mod image;
 mod models;
@@ -37,6 +38,8 @@ commands:
   crashtest [--kills N]                    kill QEMU during a write loop N times (default 200) and check
                                            every acknowledged operation survived
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
+  eval agent [--model M] [--mode both|grammar|free]
+                                           score the model's tool calls on xtask/eval/agent.jsonl
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
   bench                                    benchmarks, side by side with llama.cpp
@@ -67,6 +70,7 @@ fn real_main() -> Result<()> {
         "crashtest" => test::crashtest(args),
         "model" => models::main(args),
         "generate" => generate::main(args),
+        "eval" => eval::main(args),
         "bench" => bench::main(args),
         "fuzz" => fuzz::main(args),
         "help" | "--help" | "-h" => {

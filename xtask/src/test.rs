@@ -11,7 +11,7 @@ use crate::build;
 use crate::models;
 use crate::util::{cargo, root, run};
 use anyhow::Result;
-use qemu_tests::images::{IMAGES_ENV, SMOLLM2_PACK_ENV, TEST_MODELS_ENV, XTASK_ENV};
+use qemu_tests::images::{IMAGES_ENV, QWEN_PACK_ENV, SMOLLM2_PACK_ENV, TEST_MODELS_ENV, XTASK_ENV};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -60,6 +60,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         .env(IMAGES_ENV, &images)
         .env(TEST_MODELS_ENV, &test_models.dir)
         .env(SMOLLM2_PACK_ENV, &test_models.smollm2)
+        .env(QWEN_PACK_ENV, &test_models.qwen)
         .env(XTASK_ENV, std::env::current_exe()?)
         .current_dir(root());
         if let Some(f) = filter {
@@ -76,6 +77,8 @@ struct TestModels {
     dir: PathBuf,
     /// The SmolLM2 pack (cached in target/packs).
     smollm2: PathBuf,
+    /// The Qwen2.5-Coder pack (cached in target/packs).
+    qwen: PathBuf,
 }
 
 /// The model images the QEMU tests boot with.
@@ -95,7 +98,8 @@ fn prepare_test_models() -> Result<TestModels> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null()))?;
     let smollm2 = crate::packs::ensure("smollm2")?;
-    Ok(TestModels { dir, smollm2 })
+    let qwen = crate::packs::ensure("qwen-coder")?;
+    Ok(TestModels { dir, smollm2, qwen })
 }
 
 /// `cargo xtask crashtest [--kills N]`: the crash test of the data disk

@@ -140,13 +140,24 @@ pub fn user_line(text: &str) {
     let r = super::with(|m| {
         clear_interrupts();
         let mut io = ConsoleIo::new();
-        match m.conv.reply(text, &mut io) {
-            Ok(stats) => {
+        let started = time::uptime();
+        let mut os = crate::agent::KernelOs { started };
+        match m.agent.handle(&mut m.conv, text, &mut io, &mut os) {
+            Ok(outcome) => {
+                io.newline();
+                if outcome.cancelled {
+                    println!("{}", paint(Style::Yellow, "[cancelled]"));
+                }
                 let first = io
                     .first_token_latency()
-                    .map(|t| format!(", first token after {:.1} s", t.as_secs_f64()))
+                    .map(|t| format!(", first text after {:.1} s", t.as_secs_f64()))
                     .unwrap_or_default();
-                io.dim(&format!("{}{first}", stats.summary()));
+                let calls = outcome.calls.len();
+                io.dim(&format!(
+                    "{calls} call{}, {:.1} s{first}",
+                    if calls == 1 { "" } else { "s" },
+                    (time::uptime() - started).as_secs_f64()
+                ));
             }
             Err(ConvError::Interrupted) => {
                 io.newline();

@@ -29,7 +29,9 @@ use alloc::vec::Vec;
 use core::time::Duration;
 use find::{Medium, Search};
 use klib::cmdline::{BootOptions, LoadMode};
+use klib::registry::REGISTRY;
 use klib::units::Bytes;
+use model_loader::agent::{self, Agent, ToolFormat};
 use model_loader::conversation::{self, Conversation, Options};
 use model_loader::gguf::Gguf;
 use model_loader::hparams::HParams;
@@ -47,7 +49,7 @@ const READAHEAD: u32 = 3;
 /// Memory kept free beyond the estimate (tokenizer tables, heap slack).
 const MARGIN: u64 = 48 << 20;
 /// The conversation's context length (at most the model's own).
-pub const N_CTX: usize = 2048;
+pub const N_CTX: usize = 4096;
 
 /// How the weights were brought in, for `/model`.
 pub struct LoadFacts {
@@ -67,6 +69,8 @@ pub struct LoadFacts {
 pub struct Loaded {
     pub name: String,
     pub conv: Conversation<'static, 'static>,
+    /// The model's tools: grammar, format, the last reply's trace.
+    pub agent: Agent,
     pub region: Option<&'static LazyRegion>,
     pub facts: LoadFacts,
 }
@@ -80,8 +84,15 @@ static MODEL: Mutex<Option<Loaded>> = Mutex::new(None);
 static MISSING: Mutex<Option<String>> = Mutex::new(None);
 
 /// Runs `f` on the loaded model, or returns why there is none.
+///
+/// While the model is answering (its own calls run inside), this says so
+/// instead of waiting for itself.
 pub fn with<R>(f: impl FnOnce(&mut Loaded) -> R) -> Result<R, String> {
-    let mut guard = MODEL.lock();
+    let Some(mut guard) = MODEL.try_lock() else {
+        return Err(String::from(
+            "the model is busy answering (this command cannot run from the model's own call)",
+        ));
+    };
     match guard.as_mut() {
         Some(m) => Ok(f(m)),
         None => Err(MISSING
@@ -260,12 +271,27 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
         }
         None => None,
     };
+    // The system prompt carries the registry's commands as the model's
+    // tools, in the model's own format; the pack's precomputed cache is
+    // used only if it was computed for exactly this text (else it is
+    // recomputed, with a progress bar).
+    let format = ToolFormat::from_gguf(&gguf);
     let opts = Options {
         n_ctx,
         max_batch: prefill_batch(backend),
         team: &crate::task::team::CpuTeam,
+        system_prompt: agent::registry_system_prompt(format),
         ..Options::default()
     };
+    let t_grammar = time::uptime();
+    let agent = Agent::new(&REGISTRY, tokenizer, format);
+    say!(
+        "tools: {} commands offered ({} format), call grammar of {} states built in {:.1} s",
+        REGISTRY.for_model().count(),
+        format.name(),
+        agent.grammar.dfa.n_states(),
+        (time::uptime() - t_grammar).as_secs_f64()
+    );
     let mut io = chat::ConsoleIo::new();
     io.cancellable = false;
     if prefix.is_none() {
@@ -286,6 +312,7 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     Ok(Loaded {
         name,
         conv,
+        agent,
         region,
         facts: LoadFacts {
             medium: medium_name,

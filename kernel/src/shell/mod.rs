@@ -45,13 +45,20 @@ pub fn execute(line: &str) {
         Input::Empty => {}
         Input::Text(text) => crate::model::chat::user_line(text),
         Input::Command { name, args } => {
+            let t0 = crate::time::uptime();
             match REGISTRY.parse_command(name, args, test_commands()) {
                 Ok(inv) => {
-                    if let (Err(e), _) = registry::run_on_console(&inv) {
+                    let (r, _) = registry::run_on_console(&inv);
+                    if let Err(e) = &r {
                         error_line(e);
                     }
+                    let us = (crate::time::uptime() - t0).as_micros() as u64;
+                    crate::agent::audit_person(line.trim(), Some(&inv), r, us);
                 }
-                Err(e) => error_line(e),
+                Err(e) => {
+                    crate::agent::audit_person(line.trim(), None, Err(alloc::format!("{e}")), 0);
+                    error_line(e);
+                }
             }
         }
     }

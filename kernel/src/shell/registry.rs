@@ -23,6 +23,7 @@ static TABLES: &[Handlers] = &[
     crate::model::commands::HANDLERS,
     crate::task::commands::HANDLERS,
     crate::fs::commands::HANDLERS,
+    crate::agent::HANDLERS,
 ];
 
 /// The handler of the command called `name`.

@@ -93,6 +93,32 @@ pub trait Io {
     fn now_us(&mut self) -> u64;
 }
 
+/// What comes next in a reply, as chosen by a [`Decoder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Append these tokens (more than one: fed as one prefill batch); an
+    /// end-of-generation token among them ends the reply there.
+    Tokens(Vec<u32>),
+    /// The reply is complete.
+    End,
+}
+
+/// Chooses a reply's tokens from the logits of the last token fed.
+pub trait Decoder {
+    /// `history`: every token in the cache (system prefix, turns, the
+    /// reply so far).
+    fn next(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step;
+}
+
+/// Plain chat: each token drawn by the conversation's sampler.
+pub struct Sampled;
+
+impl Decoder for Sampled {
+    fn next(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
+        Step::Tokens(vec![sampler.sample(logits, history)])
+    }
+}
+
 /// Why a turn (or the conversation) failed. The conversation stays usable
 /// after every error.
 #[derive(Debug, Clone, PartialEq)]
@@ -352,6 +378,17 @@ impl<'m, 'a> Conversation<'m, 'a> {
     /// conversation is as before the call (or, when interrupted while
     /// rebuilding after an overflow, keeps the turns already rebuilt).
     pub fn reply(&mut self, user: &str, io: &mut dyn Io) -> Result<ReplyStats, ConvError> {
+        self.reply_with(user, io, &mut Sampled)
+    }
+
+    /// [`Conversation::reply`] with the reply's tokens chosen by `decoder`
+    /// (the agent's constrained call decoding).
+    pub fn reply_with(
+        &mut self,
+        user: &str,
+        io: &mut dyn Io,
+        decoder: &mut dyn Decoder,
+    ) -> Result<ReplyStats, ConvError> {
         let n_ctx = self.session.n_ctx();
         let (plan, dropped) = self.plan(user)?;
         let base = self.prefix_tokens.len();
@@ -400,29 +437,43 @@ impl<'m, 'a> Conversation<'m, 'a> {
             Stop::Interrupted
         } else {
             loop {
-                let next = self.sampler.sample(self.session.logits(), &self.tokens);
-                if self.tokenizer.is_eog(next) {
+                let step = decoder.next(self.session.logits(), &self.tokens, &mut self.sampler);
+                let Step::Tokens(mut next) = step else {
+                    break Stop::EndOfTurn;
+                };
+                let eog = next.iter().position(|&t| self.tokenizer.is_eog(t));
+                if let Some(i) = eog {
+                    next.truncate(i);
+                }
+                for &t in &next {
+                    reply_tokens.push(t);
+                    let piece = detok.push(t).unwrap_or("");
+                    io.text(piece);
+                    reply.push_str(piece);
+                }
+                if eog.is_some() || next.is_empty() {
                     break Stop::EndOfTurn;
                 }
-                reply_tokens.push(next);
-                let piece = detok.push(next).unwrap_or("");
-                io.text(piece);
-                reply.push_str(piece);
                 if reply_tokens.len() >= self.max_reply {
                     break Stop::Limit;
                 }
                 if io.interrupted() {
                     break Stop::Interrupted;
                 }
-                // Room for this token, a next one and the close.
-                if self.session.n_tokens() + 2 + close.len() > n_ctx {
+                // Room for these tokens, a next one and the close.
+                if self.session.n_tokens() + next.len() + 1 + close.len() > n_ctx {
                     break Stop::ContextFull;
                 }
-                if let Err(e) = self.session.decode_step(next) {
+                let fed = if next.len() == 1 {
+                    self.session.decode_step(next[0]).map(|_| ())
+                } else {
+                    self.session.prefill(&next, None).map(|_| ())
+                };
+                if let Err(e) = fed {
                     self.abandon_turn(turn_start);
                     return Err(e.into());
                 }
-                self.tokens.push(next);
+                self.tokens.extend_from_slice(&next);
             }
         };
         let t_gen = io.now_us();
@@ -663,6 +714,10 @@ impl<'m, 'a> Conversation<'m, 'a> {
     /// Exactly the tokens in the KV cache.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
+    }
+
+    pub fn tokenizer(&self) -> &'m Tokenizer {
+        self.tokenizer
     }
 
     pub fn turns(&self) -> &[Turn] {

@@ -31,9 +31,7 @@ pub fn pack(args: &[String]) -> ExitCode {
         let name = f.value("--name")?;
         let no_prefix = f.switch("--no-prefix");
         let backend_name = f.value("--backend")?;
-        let n_ctx = f
-            .parsed::<usize>("--ctx")?
-            .unwrap_or(Options::default().n_ctx);
+        let n_ctx = f.parsed::<usize>("--ctx")?.unwrap_or(4096);
         let pos = f.positional(2)?;
         Ok::<_, String>((name, no_prefix, backend_name, n_ctx, pos))
     })();
@@ -106,8 +104,13 @@ fn system_prefix(
     if let Some(n) = notice {
         eprintln!("[{n}]");
     }
+    // The kernel's system prompt: the registry's commands as the model's
+    // tools (the kernel uses this cache only for exactly this text).
     let opts = Options {
         n_ctx,
+        system_prompt: model_loader::agent::registry_system_prompt(
+            model_loader::agent::ToolFormat::from_gguf(&g),
+        ),
         ..Options::default()
     };
     let conv = Conversation::new(&model, &tok, template, backend, opts, None, &mut io)

@@ -4,6 +4,7 @@
 //! them.
 
 mod files;
+mod agent;
 mod model;
 mod system;
 mod tasks;
@@ -11,9 +12,10 @@ mod tasks;
 use super::spec::Spec;
 
 pub use files::FILES;
+pub use agent::AGENT;
 pub use model::MODEL;
 pub use system::SYSTEM;
 pub use tasks::TASKS;
 
 /// Every slice, in the order `/help` and the model's tool list show them.
-pub static ALL: &[&[Spec]] = &[&[Spec, SYSTEM, MODEL, TASKS, FILES];
+pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL, FILES, TASKS, AGENT];

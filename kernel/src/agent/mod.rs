@@ -1,0 +1,160 @@
+//! The kernel's side of the agent (`model_loader::agent`): the [`Os`] the
+//! agent loop talks to. A model's call is shown as `→ /rm /drafts/old.txt`
+//! before it runs, confirmed with `[y/N]` from the console keys when the
+//! policy asks for it, run through the registry like a typed command, and
+//! every command, typed or proposed, is appended to the audit log.
+//!
+//! The audit log is kept in memory ([`AUDIT`]) until the filesystem lands;
+//! writing it to `/log/audit.log` is a change in [`append`] only.
+
+use crate::console::style::{paint, Style};
+use crate::drivers::rtc;
+use crate::shell::registry::{self, Handlers};
+use crate::{console, println, time};
+use alloc::format;
+use alloc::string::String;
+use klib::registry::{Invocation, Output};
+use klib::{out, outln};
+use model_loader::agent::audit::{self, AuditLog};
+use model_loader::agent::{Answer, Decision, Origin, Os, Record};
+use spin::Mutex;
+
+/// The audit log (in memory for now).
+static AUDIT: Mutex<AuditLog> = Mutex::new(AuditLog::new());
+
+/// Appends one record to the audit log.
+pub fn append(r: &Record) {
+    let t = match rtc::now() {
+        Some(dt) => format!("{dt}"),
+        None => format!("uptime {:.3}s", time::uptime().as_secs_f64()),
+    };
+    AUDIT.lock().append(r, &t);
+}
+
+/// Records a command the person typed (valid or not) and its result.
+pub fn audit_person(line: &str, inv: Option<&Invocation>, status: Result<(), String>, us: u64) {
+    append(&Record {
+        origin: Origin::Person,
+        raw: line.into(),
+        command: inv.map(Invocation::command_line),
+        tier: inv.map(|i| i.spec.tier),
+        decision: if inv.is_some() {
+            Decision::Ran
+        } else {
+            Decision::Invalid
+        },
+        status,
+        duration_us: us,
+    });
+}
+
+/// The console as the agent's operating system.
+pub struct KernelOs {
+    /// When the person pressed Enter (a call's line shows the time since).
+    pub started: core::time::Duration,
+}
+
+impl Os for KernelOs {
+    fn show(&mut self, line: &str) {
+        let after = (time::uptime() - self.started).as_secs_f64();
+        println!(
+            "{} {}",
+            paint(Style::Cyan, line),
+            paint(Style::Dim, format!("({after:.1} s)"))
+        );
+    }
+
+    fn confirm(&mut self, question: &str) -> Answer {
+        let prompt = format!("{} ", paint(Style::Yellow, format!("{question} [y/N]")));
+        // Typed-ahead keys must not answer: only a line typed now does.
+        crate::model::chat::clear_interrupts();
+        match console::read_line(&prompt) {
+            None => Answer::Cancel,
+            Some(l) if matches!(l.trim(), "y" | "Y" | "yes" | "Yes" | "YES") => Answer::Yes,
+            Some(_) => Answer::No,
+        }
+    }
+
+    fn run(&mut self, inv: &Invocation) -> Result<String, String> {
+        let (r, kept) = registry::run_on_console(inv);
+        match r {
+            Ok(()) => Ok(kept),
+            Err(e) => {
+                crate::shell::error_line(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn audit(&mut self, record: &Record) {
+        append(record);
+    }
+
+    fn now_us(&mut self) -> u64 {
+        time::uptime().as_micros() as u64
+    }
+}
+
+type Result2 = core::result::Result<(), String>;
+
+/// The agent's commands' handlers.
+pub static HANDLERS: Handlers = &[("audit", cmd_audit), ("explain", cmd_explain)];
+
+fn cmd_audit(inv: &Invocation, out: &mut Output) -> Result2 {
+    let n = inv.int("count").unwrap_or(10) as usize;
+    let log = AUDIT.lock();
+    if log.lines == 0 {
+        outln!(out, "the audit log is empty");
+        return Ok(());
+    }
+    for l in log.tail(n) {
+        outln!(out, "{l}");
+    }
+    match audit::verify(&log.text) {
+        Ok(k) => outln!(
+            out,
+            "({k} entries, hash chain intact; kept in memory: there is no filesystem yet)"
+        ),
+        Err(k) => outln!(
+            out,
+            "(the hash chain breaks at entry {k}: the log was changed)"
+        ),
+    }
+    Ok(())
+}
+
+fn cmd_explain(_: &Invocation, out: &mut Output) -> Result2 {
+    crate::model::with(|m| {
+        let tok = m.conv.tokenizer();
+        let trace = &m.agent.trace;
+        if trace.is_empty() {
+            outln!(out, "no reply yet");
+            return;
+        }
+        let show = |t: u32| {
+            let b = tok.token_bytes(t).unwrap_or_default();
+            format!("{:?}", String::from_utf8_lossy(b))
+        };
+        for c in trace {
+            out!(out, "{:>24} ", show(c.token));
+            if c.allowed == usize::MAX {
+                outln!(out, "(forced by the grammar)");
+                continue;
+            }
+            out!(out, "p={:.3}", c.p);
+            for (t, p) in &c.top {
+                if *t != c.token {
+                    out!(out, "  {} {:.3}", show(*t), p);
+                }
+            }
+            if c.allowed > 0 {
+                out!(
+                    out,
+                    "  [grammar: the first choice was invalid; {} tokens allowed]",
+                    c.allowed
+                );
+            }
+            outln!(out);
+        }
+    })
+}

@@ -1,0 +1,540 @@
+//! Lazy constrained decoding of calls (after llama.cpp's lazy grammars:
+//! free text until a trigger, then the grammar).
+//!
+//! - Free text is sampled as usual, except that the reply's first token is
+//!   chosen greedily (it decides between answering and calling).
+//! - A call opens with the `<tool_call>` token (Hermes) or with a bare `{`
+//!   at the start of the reply or after a ```` ``` ```` fence (the Coder
+//!   model writes bare or fenced JSON). From the `{` on, each token is
+//!   chosen greedily and must keep the call valid ([`Dfa`]): the best
+//!   token is checked first, and only when it is rejected is the state's
+//!   mask ([`MaskCache`]) used. Bytes the grammar forces are appended
+//!   without asking the model, as one batch.
+//! - When the call is complete, its closing (`\n</tool_call>` or the
+//!   closing fence) is appended and the reply ends: one call per turn.
+//! - Unconstrained ([`CallDecoder::unconstrained`], for the evaluation's
+//!   "without grammar" column), the call is decoded greedily until its
+//!   braces balance and then parsed as written.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::grammar::{Dfa, DEAD};
+use super::mask::{MaskCache, TokenTable};
+use crate::conversation::{Decoder, Step};
+use crate::sampler::Sampler;
+use crate::tokenizer::Tokenizer;
+use klib::registry::Tier;
+
+/// The call grammar of one registry for one tokenizer: built once.
+pub struct Grammar {
+    /// Calls to every command offered to the model.
+    pub dfa: Dfa,
+    /// Calls to the read and write commands only: used once untrusted
+    /// text (a command's output) is in the context during a message, so
+    /// that text cannot steer the model into proposing a destructive or
+    /// power command (the person can still type one).
+    pub safe_dfa: Dfa,
+    pub safe_cache: MaskCache,
+    pub table: TokenTable,
+    pub cache: MaskCache,
+    /// `<tool_call>` and `</tool_call>`, when the vocabulary has them.
+    pub open_tag: Option<u32>,
+    /// Microseconds spent in grammar work (checks, masks), when timed.
+    pub spent_us: u64,
+}
+
+impl Grammar {
+    pub fn new<'s>(
+        tok: &Tokenizer,
+        specs: impl Iterator<Item = &'s klib::registry::Spec>,
+    ) -> Grammar {
+        let specs: Vec<&klib::registry::Spec> = specs.collect();
+        let safe = specs
+            .iter()
+            .copied()
+            .filter(|s| matches!(s.tier, Tier::Read | Tier::Write));
+        Grammar {
+            safe_dfa: Dfa::for_commands(safe),
+            safe_cache: MaskCache::default(),
+            dfa: Dfa::for_commands(specs.iter().copied()),
+            table: TokenTable::new(tok),
+            cache: MaskCache::default(),
+            open_tag: tok.token_id("<tool_call>"),
+            spent_us: 0,
+        }
+    }
+}
+
+/// Where a reply is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Free,
+    /// Inside a call, in this automaton state (constrained) or with this
+    /// brace depth (unconstrained).
+    Call(u32),
+    /// The call and its closing are appended: the reply ends.
+    Done,
+}
+
+/// One generated token, for `/explain`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Choice {
+    pub token: u32,
+    /// Its probability (softmax of the logits); 1 when forced.
+    pub p: f32,
+    /// The best alternatives and their probabilities.
+    pub top: Vec<(u32, f32)>,
+    /// Inside a call: how many tokens the grammar allowed (0: not asked,
+    /// the first choice was valid), or `usize::MAX` when forced.
+    pub allowed: usize,
+}
+
+/// How a reply ended, as far as calls go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallOutcome {
+    /// No call: plain text.
+    None,
+    /// A complete call: its JSON text (from `{` to `}`).
+    Call(String),
+    /// A call was opened but is not valid JSON or was cut off.
+    Malformed(String),
+}
+
+/// The decoder of one reply.
+pub struct CallDecoder<'g, 't> {
+    g: &'g mut Grammar,
+    tok: &'t Tokenizer,
+    constrained: bool,
+    /// Only read and write commands may be called.
+    safe: bool,
+    mode: Mode,
+    /// The reply's bytes so far.
+    text: Vec<u8>,
+    /// Where the call's `{` is in `text`.
+    call_start: Option<usize>,
+    /// How the call was opened: by the tag, inside a fence, bare.
+    by_tag: bool,
+    fenced: bool,
+    first: bool,
+    /// The choices made (when `explain`).
+    pub trace: Vec<Choice>,
+    explain: bool,
+    clock: Option<fn() -> u64>,
+}
+
+impl<'g, 't> CallDecoder<'g, 't> {
+    pub fn new(g: &'g mut Grammar, tok: &'t Tokenizer) -> Self {
+        CallDecoder {
+            g,
+            tok,
+            constrained: true,
+            safe: false,
+            mode: Mode::Free,
+            text: Vec::new(),
+            call_start: None,
+            by_tag: false,
+            fenced: false,
+            first: true,
+            trace: Vec::new(),
+            explain: false,
+            clock: None,
+        }
+    }
+
+    /// Without the grammar: calls decoded greedily as the model writes them.
+    pub fn unconstrained(mut self) -> Self {
+        self.constrained = false;
+        self
+    }
+
+    /// Only read and write commands may be called (see [`Grammar::safe_dfa`]).
+    pub fn read_write_only(mut self) -> Self {
+        self.safe = true;
+        self
+    }
+
+    fn dfa(&self) -> &Dfa {
+        if self.safe {
+            &self.g.safe_dfa
+        } else {
+            &self.g.dfa
+        }
+    }
+
+    /// Records every choice with its probability and alternatives.
+    pub fn explained(mut self) -> Self {
+        self.explain = true;
+        self
+    }
+
+    /// Times the grammar work with `clock` (microseconds) into
+    /// [`Grammar::spent_us`].
+    pub fn timed(mut self, clock: fn() -> u64) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How the reply ended, as far as calls go.
+    pub fn outcome(&self) -> CallOutcome {
+        let Some(start) = self.call_start else {
+            return CallOutcome::None;
+        };
+        let body = String::from_utf8_lossy(&self.text[start..]).into_owned();
+        if self.constrained {
+            match self.mode {
+                Mode::Done => {
+                    let end = body.rfind('}').map_or(body.len(), |i| i + 1);
+                    CallOutcome::Call(body[..end].into())
+                }
+                _ => CallOutcome::Malformed(body),
+            }
+        } else {
+            match super::json::parse_prefix(&body) {
+                Ok((_, n)) => CallOutcome::Call(body[..n].into()),
+                Err(_) => CallOutcome::Malformed(body),
+            }
+        }
+    }
+
+    /// Whether the reply's text so far is (or may become) a call, so the
+    /// console should not show it as an answer.
+    pub fn in_call(&self) -> bool {
+        self.call_start.is_some()
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.map_or(0, |c| c())
+    }
+
+    fn record(&mut self, logits: &[f32], token: u32, allowed: usize) {
+        if !self.explain {
+            return;
+        }
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = logits.iter().map(|&l| libm::expf(l - max)).sum();
+        let p = |t: u32| {
+            logits
+                .get(t as usize)
+                .map_or(0.0, |&l| libm::expf(l - max) / sum)
+        };
+        let mut top: Vec<(u32, f32)> = Vec::new();
+        for (t, &l) in logits.iter().enumerate() {
+            if top.len() < 3 || l > logits[top[2].0 as usize] {
+                top.push((t as u32, l));
+                top.sort_by(|a, b| b.1.total_cmp(&a.1));
+                top.truncate(3);
+            }
+        }
+        let top = top.into_iter().map(|(t, _)| (t, p(t))).collect();
+        self.trace.push(Choice {
+            token,
+            p: p(token),
+            top,
+            allowed,
+        });
+    }
+
+    fn forced_record(&mut self, tokens: &[u32]) {
+        if self.explain {
+            for &t in tokens {
+                self.trace.push(Choice {
+                    token: t,
+                    p: 1.0,
+                    top: Vec::new(),
+                    allowed: usize::MAX,
+                });
+            }
+        }
+    }
+
+    /// Appends `tokens` to the reply text.
+    fn push_text(&mut self, tokens: &[u32]) {
+        for &t in tokens {
+            if !self.tok.is_control(t) {
+                self.text
+                    .extend_from_slice(self.tok.token_bytes(t).unwrap_or_default());
+            }
+        }
+    }
+
+    /// Where a call would open if `text` were the reply: the index of a
+    /// `{` at the start of the content or right after a fence opening.
+    fn trigger(text: &[u8]) -> Option<(usize, bool)> {
+        let s = core::str::from_utf8(text)
+            .ok()
+            .or_else(|| core::str::from_utf8(&text[..text.len().saturating_sub(3)]).ok())?;
+        let lead = s.len() - s.trim_start().len();
+        let t = s.trim_start();
+        if t.starts_with('{') {
+            return Some((lead, false));
+        }
+        // After a tag of the format written as text (the model sometimes
+        // writes `<tool_response>` or `<tool_call>` as plain text).
+        for tag in ["<tool_call>", "<tool_response>", "<tools>"] {
+            if let Some(after) = t.strip_prefix(tag) {
+                let ws = after.len() - after.trim_start().len();
+                if after.trim_start().starts_with('{') {
+                    return Some((s.len() - after.len() + ws, false));
+                }
+            }
+        }
+        // A fence anywhere at the start of a line.
+        let mut from = 0;
+        while let Some(i) = s[from..].find("```") {
+            let at = from + i;
+            if at == 0 || s.as_bytes()[at - 1] == b'\n' {
+                let after = &s[at + 3..];
+                let after_lang = after.strip_prefix("json").unwrap_or(after);
+                let ws = after_lang.len() - after_lang.trim_start().len();
+                if after_lang.trim_start().starts_with('{') {
+                    return Some((s.len() - after_lang.len() + ws, true));
+                }
+            }
+            from = at + 3;
+        }
+        None
+    }
+
+    /// The tokens of forced `bytes` (none when they are not whole UTF-8).
+    fn encode_forced(&self, bytes: &[u8]) -> Vec<u32> {
+        match core::str::from_utf8(bytes) {
+            Ok(s) if !s.is_empty() => self.tok.encode(s, false, false),
+            _ => Vec::new(),
+        }
+    }
+
+    /// After the call's automaton state `s`: the forced bytes' tokens, and
+    /// the closing if the call is complete.
+    fn continue_call(&mut self, s: u32, out: &mut Vec<u32>) {
+        let forced = self.dfa().forced(s);
+        let toks = self.encode_forced(&forced);
+        let s = if toks.is_empty() {
+            s
+        } else {
+            self.dfa().walk(s, &forced)
+        };
+        self.forced_record(&toks);
+        self.push_text(&toks);
+        out.extend_from_slice(&toks);
+        if self.dfa().accepts(s) {
+            self.close(out);
+        } else {
+            self.mode = Mode::Call(s);
+        }
+    }
+
+    /// The call is complete: append its closing, end the reply.
+    fn close(&mut self, out: &mut Vec<u32>) {
+        let closing = if self.by_tag {
+            "\n</tool_call>"
+        } else if self.fenced {
+            "\n```"
+        } else {
+            ""
+        };
+        if !closing.is_empty() {
+            let toks = self.tok.encode(closing, false, true);
+            self.forced_record(&toks);
+            self.push_text(&toks);
+            out.extend_from_slice(&toks);
+        }
+        self.mode = Mode::Done;
+    }
+
+    fn greedy(logits: &[f32]) -> u32 {
+        let mut best = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if l > logits[best] {
+                best = i;
+            }
+        }
+        best as u32
+    }
+
+    /// The state after `t` from `s`, or [`DEAD`] (also when `t` goes on
+    /// after the call is complete).
+    fn check(&self, s: u32, t: u32) -> u32 {
+        let b = self.g.table.bytes(t);
+        if b.is_empty() {
+            return DEAD;
+        }
+        let mut st = s;
+        for (i, &byte) in b.iter().enumerate() {
+            st = self.dfa().step(st, byte);
+            if st == DEAD || (self.dfa().accepts(st) && i + 1 < b.len()) {
+                return DEAD;
+            }
+        }
+        st
+    }
+
+    fn free_step(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
+        let t = if self.first {
+            Self::greedy(logits)
+        } else {
+            sampler.sample(logits, history)
+        };
+        self.first = false;
+        self.record(logits, t, 0);
+        if self.tok.is_eog(t) {
+            return Step::End;
+        }
+        if Some(t) == self.g.open_tag {
+            // `<tool_call>`: the call follows on the next line.
+            // The opening and the bytes the grammar forces after it are
+            // tokenized together, as the model itself would write them
+            // (`\n`, `{"`, `name`, `":`, ` "`): tokens split at other
+            // places read to the model as a different text.
+            self.by_tag = true;
+            let mut out = vec![t];
+            self.call_start = Some(self.text.len() + 1);
+            let mut text = alloc::vec::Vec::from(&b"\n{"[..]);
+            let s = if self.constrained {
+                let forced = self.dfa().forced(Dfa::START);
+                text.extend_from_slice(&forced);
+                self.dfa().walk(Dfa::START, &forced)
+            } else {
+                Dfa::START
+            };
+            let open = self.encode_forced(&text);
+            self.forced_record(&open);
+            self.push_text(&open);
+            out.extend_from_slice(&open);
+            self.mode = if self.constrained {
+                Mode::Call(s)
+            } else {
+                Mode::Call(1)
+            };
+            return Step::Tokens(out);
+        }
+        let before = self.text.len();
+        self.push_text(&[t]);
+        let Some((brace, fenced)) = Self::trigger(&self.text) else {
+            return Step::Tokens(vec![t]);
+        };
+        self.fenced = fenced;
+        self.call_start = Some(brace);
+        if !self.constrained {
+            self.mode = Mode::Call(0);
+            return self.unconstrained_track(vec![t]);
+        }
+        let t0 = self.now();
+        let s = self.dfa().walk(Dfa::START, &self.text[brace + 1..]);
+        let mut out = Vec::new();
+        if s != DEAD {
+            out.push(t);
+            if self.dfa().accepts(s) {
+                self.close(&mut out);
+            } else {
+                self.continue_call(s, &mut out);
+            }
+        } else {
+            // The token opened a call but went on invalidly: keep what
+            // came before its `{`, then the grammar takes over.
+            self.text.truncate(before);
+            let bytes = self.tok.token_bytes(t).unwrap_or_default();
+            let upto = (brace + 1).saturating_sub(before).min(bytes.len());
+            let keep = String::from_utf8_lossy(&bytes[..upto]).into_owned();
+            let toks = self.tok.encode(&keep, false, false);
+            self.push_text(&toks);
+            out.extend_from_slice(&toks);
+            self.continue_call(Dfa::START, &mut out);
+        }
+        self.g.spent_us += self.now().saturating_sub(t0);
+        Step::Tokens(out)
+    }
+
+    fn call_step(&mut self, s: u32, logits: &[f32]) -> Step {
+        let t0 = self.now();
+        let first = Self::greedy(logits);
+        let mut allowed = 0;
+        let (t, st) = match self.check(s, first) {
+            DEAD => {
+                let (table, dfa, cache) = if self.safe {
+                    (&self.g.table, &self.g.safe_dfa, &mut self.g.safe_cache)
+                } else {
+                    (&self.g.table, &self.g.dfa, &mut self.g.cache)
+                };
+                let mask = cache.get(table, dfa, s);
+                allowed = mask.count();
+                match mask.argmax(logits) {
+                    Some(t) => (t, self.check(s, t)),
+                    None => {
+                        self.g.spent_us += self.now().saturating_sub(t0);
+                        return Step::End;
+                    }
+                }
+            }
+            st => (first, st),
+        };
+        self.record(logits, t, allowed);
+        self.push_text(&[t]);
+        let mut out = vec![t];
+        if st == DEAD {
+            // Cannot happen (the mask holds only valid tokens): end here,
+            // the call counts as malformed.
+            return Step::End;
+        }
+        if self.dfa().accepts(st) {
+            self.close(&mut out);
+        } else {
+            self.continue_call(st, &mut out);
+        }
+        self.g.spent_us += self.now().saturating_sub(t0);
+        Step::Tokens(out)
+    }
+
+    /// Unconstrained: the call ends when its braces balance.
+    fn unconstrained_track(&mut self, out: Vec<u32>) -> Step {
+        let start = self.call_start.unwrap_or(0);
+        let mut depth = 0i32;
+        let mut in_str = false;
+        let mut esc = false;
+        for &b in &self.text[start..] {
+            if in_str {
+                match (esc, b) {
+                    (true, _) => esc = false,
+                    (false, b'\\') => esc = true,
+                    (false, b'"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.mode = Mode::Done;
+                        return Step::Tokens(out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.mode = Mode::Call(depth as u32);
+        Step::Tokens(out)
+    }
+}
+
+impl Decoder for CallDecoder<'_, '_> {
+    fn next(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
+        match self.mode {
+            Mode::Done => Step::End,
+            Mode::Free => self.free_step(logits, history, sampler),
+            Mode::Call(s) if self.constrained => self.call_step(s, logits),
+            Mode::Call(_) => {
+                let t = Self::greedy(logits);
+                self.record(logits, t, 0);
+                if self.tok.is_eog(t) {
+                    return Step::End;
+                }
+                self.push_text(&[t]);
+                self.unconstrained_track(vec![t])
+            }
+        }
+    }
+}
