@@ -200,6 +200,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
             temperature: 0.0,
             ..conversation::chat_sampler_defaults()
         },
+        ..Options::default()
     };
     let t0 = Instant::now();
     let mut conv = Conversation::new(&model, &tok, template, backend, opts, None, &mut Quiet)
