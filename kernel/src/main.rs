@@ -53,6 +53,11 @@ pub extern "C" fn kernel_entry(boot_info: &'static mut BootInfo) -> ! {
         .expect("the bootloader did not map physical memory");
     mm::init(&boot_info.memory_regions, VirtAddr::new(offset));
     boot::record(boot_info);
+    let framebuffer = core::mem::replace(
+        &mut boot_info.framebuffer,
+        bootloader_api::info::Optional::None,
+    );
+    console::screen::init(framebuffer.into_option());
 
     // Guarded stacks for the IST and for the kernel itself.
     gdt::set_ist_stack(

@@ -17,4 +17,5 @@ pub mod command;
 pub mod line_editor;
 pub mod qemu_exit;
 pub mod ring;
+pub mod screen;
 pub mod units;

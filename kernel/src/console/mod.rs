@@ -1,8 +1,10 @@
-//! The serial console: formatted output (with `\n` sent as CR LF), colours
-//! that can be switched off, line input through the line editor, and Ctrl-C
-//! polling for long-running work.
+//! The console: formatted output (with `\n` sent as CR LF) to two sinks,
+//! the serial line and the screen ([`screen`]), colours that can be
+//! switched off, line input through the line editor, and Ctrl-C polling
+//! for long-running work.
 
 pub mod logger;
+pub mod screen;
 pub mod style;
 
 use crate::drivers::serial;
@@ -16,15 +18,23 @@ pub struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s.as_bytes();
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            serial::write(&rest[..i]);
-            serial::write(b"\r\n");
-            rest = &rest[i + 1..];
+        for (i, part) in s.split('\n').enumerate() {
+            if i > 0 {
+                emit("\r\n");
+            }
+            emit(part);
         }
-        serial::write(rest);
         Ok(())
     }
+}
+
+/// The same bytes to both sinks.
+fn emit(s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    serial::write(s.as_bytes());
+    screen::write(s);
 }
 
 #[doc(hidden)]
@@ -50,7 +60,7 @@ struct Raw;
 
 impl Write for Raw {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        serial::write(s.as_bytes());
+        emit(s);
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Device drivers.
 
+pub mod framebuffer;
 pub mod fw_cfg;
 pub mod pci;
 pub mod serial;
