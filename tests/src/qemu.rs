@@ -216,6 +216,11 @@ impl QemuConfig {
         self.disk_options.push((drive.into(), device.into()));
         self
     }
+    /// A QMP control socket at `socket` (see [`crate::qmp::Qmp`]).
+    pub fn qmp(self, socket: &Path) -> Self {
+        self.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", escape(socket)))
+    }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.extra_args.push(a.into());
         self
