@@ -92,6 +92,10 @@ extern "C" fn kernel_main() -> ! {
 
     let platform = acpi::init(boot::facts().rsdp);
     arch::x86_64::init_interrupts(platform);
+    match drivers::ps2_keyboard::init() {
+        Ok(()) => log::debug!("PS/2 keyboard on IRQ {}", drivers::ps2_keyboard::IRQ),
+        Err(why) => log::info!("no PS/2 keyboard: {why}"),
+    }
 
     let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());

@@ -3,6 +3,8 @@
 //! switched off, line input through the line editor, and Ctrl-C polling
 //! for long-running work.
 
+pub mod input;
+pub mod keymap;
 pub mod logger;
 pub mod screen;
 pub mod style;
@@ -75,9 +77,10 @@ pub fn read_line(prompt: &str) -> Option<String> {
     let mut editor = EDITOR.lock();
     loop {
         // Interrupts off between "nothing pending" and `hlt`, so a byte
-        // arriving in between still wakes us (sti; hlt is atomic).
+        // arriving in between still wakes us (sti; hlt is atomic). Keys
+        // come from the serial line and the keyboards alike.
         x86_64::instructions::interrupts::disable();
-        match serial::read_byte() {
+        match serial::read_byte().or_else(input::read_byte) {
             Some(b) => {
                 x86_64::instructions::interrupts::enable();
                 match editor.feed(b, &mut Raw) {
@@ -95,5 +98,5 @@ pub fn read_line(prompt: &str) -> Option<String> {
 /// Ctrl-C since the last call. Typed-ahead input stays queued for the next
 /// [`read_line`]; the Ctrl-C itself is consumed.
 pub fn interrupted() -> bool {
-    serial::take_ctrl_c()
+    serial::take_ctrl_c() | input::take_ctrl_c()
 }

@@ -3,5 +3,6 @@
 pub mod framebuffer;
 pub mod fw_cfg;
 pub mod pci;
+pub mod ps2_keyboard;
 pub mod serial;
 pub mod virtio;

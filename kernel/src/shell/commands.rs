@@ -13,7 +13,7 @@ use klib::units::{Bytes, KIB};
 /// already checked it against the syntax.
 pub type Handler = fn(Option<&str>);
 
-pub static COMMANDS: [Command<Handler>; 21] = [
+pub static COMMANDS: [Command<Handler>; 22] = [
     Command {
         name: "help",
         args: ArgSpec::None,
@@ -51,6 +51,16 @@ pub static COMMANDS: [Command<Handler>; 21] = [
         help: "switch ANSI colours on or off (plain output)",
         test_only: false,
         handler: cmd_color,
+    },
+    Command {
+        name: "keymap",
+        args: ArgSpec::OneOf {
+            choices: klib::keyboard::LAYOUT_NAMES,
+            optional: true,
+        },
+        help: "keyboard layout of PS/2 and USB keyboards (none: show the current one)",
+        test_only: false,
+        handler: crate::console::keymap::cmd_keymap,
     },
     Command {
         name: "selftest",

@@ -1,0 +1,21 @@
+//! `/keymap [NAME]`: the keyboard layout of the PS/2 and USB keyboards.
+
+use crate::drivers::ps2_keyboard;
+use crate::println;
+use klib::keyboard::LAYOUTS;
+
+/// Without a name: the current layout and the choices; with one: switch.
+pub fn cmd_keymap(arg: Option<&str>) {
+    match arg {
+        None => {
+            println!("keyboard layout: {}", ps2_keyboard::layout());
+            for (name, what) in LAYOUTS {
+                println!("  {name:8} {what}");
+            }
+        }
+        Some(name) => match ps2_keyboard::set_layout(name) {
+            Ok(()) => println!("keyboard layout: {name}"),
+            Err(_) => println!("unknown layout `{name}` (see /keymap)"),
+        },
+    }
+}
