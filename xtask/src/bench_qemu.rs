@@ -49,7 +49,7 @@ pub fn run(models: &[String], p: usize, n: usize) -> Result<Vec<KernelRow>> {
     for name in models {
         let pack = crate::packs::ensure(name)?;
         eprintln!("[bench] {name}: the kernel under qemu-system-x86_64 (TCG)");
-        let cfg = QemuConfig::new(Firmware::Bios, images.join("bios.img"), Accel::Tcg)
+        let cfg = QemuConfig::new(Firmware::Bios, images.join("disk.img"), Accel::Tcg)
             .memory_mib(2048)
             .cmdline("color=off")
             .disk_with(&pack, "readonly=on", "");
