@@ -12,6 +12,7 @@ mod models;
 mod packs;
 mod run;
 mod test;
+mod usb;
 mod util;
 
 use anyhow::{bail, Result};
@@ -25,8 +26,11 @@ commands:
       [--uefi] [--smp N] [--memory SIZE]   as a virtio disk; --ramdisk-model: in the boot ramdisk)
       [--accel tcg|kvm] [--cmdline TEXT]   (default 2G; TCG unless KVM measures fast; kernel cmdline
       [--ramdisk FILE] [--disk FILE]...     words: color=off, log=LEVEL, test, load=eager|lazy, backend=NAME)
-  image [--model M | --ramdisk FILE]       build the BIOS and UEFI disk images and print their paths
+  image [--model M | --ramdisk FILE]       build the disk image (one for BIOS and UEFI) and print its path
         [--out DIR]                        (--model: the model's pack as ramdisk, for a USB stick)
+  usb [DEVICE] [--model M] [--force]       write the image with model M (default qwen-coder) to a USB
+                                           stick, after safety checks and a typed confirmation, and
+                                           verify it; without DEVICE: list the devices it would accept
   test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
@@ -51,6 +55,7 @@ fn real_main() -> Result<()> {
     match cmd.as_str() {
         "run" => run::main(args),
         "image" => image::main(args),
+        "usb" => usb::main(args),
         "test" => test::main(args),
         "model" => models::main(args),
         "generate" => generate::main(args),
