@@ -100,6 +100,7 @@ extern "C" fn kernel_main() -> ! {
     let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());
     drivers::virtio::blk::init(devices);
+    drivers::xhci::init(devices);
 
     shell::commands::banner();
     model::boot(&options);

@@ -1,6 +1,7 @@
 //! Typing on a PS/2 keyboard (QMP `send-key`; the machine has no USB
-//! keyboard, so QEMU routes keys to the i8042): commands run and are
-//! answered on the serial line, the editing keys and Ctrl-C work, and
+//! keyboard, so QEMU routes keys to the i8042), and on a USB keyboard
+//! (`usb-kbd` on `qemu-xhci`, which then gets the keys): commands run and
+//! are answered on the serial line, the editing keys and Ctrl-C work, and
 //! `/keymap` switches the layout.
 
 mod common;
@@ -12,15 +13,36 @@ use qemu_tests::qmp::Qmp;
 use qemu_tests::{Firmware, Machine};
 use std::time::Duration;
 
-fn check_ps2(firmware: Firmware, name: &str) {
+#[derive(Clone, Copy, PartialEq)]
+enum Keyboard {
+    Ps2,
+    Usb,
+}
+
+fn check_typing(firmware: Firmware, keyboard: Keyboard, name: &str) {
     let dir = scratch_dir(name);
     let socket = dir.join("qmp.sock");
-    let mut m = Machine::boot_to_prompt(name, &config(firmware, 512).qmp(&socket));
+    let mut cfg = config(firmware, 512).qmp(&socket);
+    if keyboard == Keyboard::Usb {
+        cfg = cfg
+            .arg("-device")
+            .arg("qemu-xhci,id=xhci")
+            .arg("-device")
+            .arg("usb-kbd,bus=xhci.0");
+    }
+    let mut m = Machine::boot_to_prompt(name, &cfg);
     assert!(
         !m.text().contains("no PS/2 keyboard"),
         "the PS/2 keyboard was not found:\n{}",
         m.text()
     );
+    if keyboard == Keyboard::Usb {
+        let usb = m.command("/usb");
+        assert!(
+            usb.contains("HID boot keyboard") && usb.contains("typing into the console"),
+            "/usb does not list the keyboard:\n{usb}"
+        );
+    }
     let mut kbd = Qmp::connect(&socket, Duration::from_secs(10)).unwrap_or_else(|e| m.fail(&e));
     let mut keys = |m: &mut Machine, keys: &[&str]| {
         if let Err(e) = kbd.send_key(keys) {
@@ -69,11 +91,23 @@ fn check_ps2(firmware: Firmware, name: &str) {
 #[test]
 #[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
 fn ps2_keyboard_types_commands_bios() {
-    check_ps2(Firmware::Bios, "keyboard-ps2-bios");
+    check_typing(Firmware::Bios, Keyboard::Ps2, "keyboard-ps2-bios");
 }
 
 #[test]
 #[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
 fn ps2_keyboard_types_commands_uefi() {
-    check_ps2(Firmware::Uefi, "keyboard-ps2-uefi");
+    check_typing(Firmware::Uefi, Keyboard::Ps2, "keyboard-ps2-uefi");
+}
+
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn usb_keyboard_types_commands_bios() {
+    check_typing(Firmware::Bios, Keyboard::Usb, "keyboard-usb-bios");
+}
+
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn usb_keyboard_types_commands_uefi() {
+    check_typing(Firmware::Uefi, Keyboard::Usb, "keyboard-usb-uefi");
 }

@@ -10,7 +10,7 @@ use pc_keyboard::layouts::{
     AnyLayout, Azerty, Colemak, De105Key, Dvorak104Key, FiSe105Key, No105Key, Uk105Key, Us104Key,
 };
 use pc_keyboard::{
-    DecodedKey, EventDecoder, HandleControl, KeyCode, KeyEvent, ScancodeSet, ScancodeSet1,
+    DecodedKey, EventDecoder, HandleControl, KeyCode, KeyEvent, KeyState, ScancodeSet, ScancodeSet1,
 };
 
 /// The layouts `/keymap` offers: name and description.
@@ -144,6 +144,94 @@ impl KeyDecoder {
     }
 }
 
+/// USB HID boot-keyboard reports: the key events between the previous
+/// 8-byte report and this one (modifier bits first, then released keys,
+/// then pressed keys). Error reports (usage 1, "roll over") change nothing.
+pub fn hid_report_events(prev: &[u8; 8], cur: &[u8; 8], mut out: impl FnMut(KeyEvent)) {
+    if cur[2..].contains(&1) {
+        return;
+    }
+    const MODIFIERS: [KeyCode; 8] = [
+        KeyCode::LControl,
+        KeyCode::LShift,
+        KeyCode::LAlt,
+        KeyCode::LWin,
+        KeyCode::RControl,
+        KeyCode::RShift,
+        KeyCode::RAltGr,
+        KeyCode::RWin,
+    ];
+    for (bit, &code) in MODIFIERS.iter().enumerate() {
+        let (was, is) = (prev[0] >> bit & 1 != 0, cur[0] >> bit & 1 != 0);
+        if was != is {
+            out(KeyEvent::new(
+                code,
+                if is { KeyState::Down } else { KeyState::Up },
+            ));
+        }
+    }
+    for &u in &prev[2..] {
+        if u > 3 && !cur[2..].contains(&u) {
+            if let Some(code) = hid_usage(u) {
+                out(KeyEvent::new(code, KeyState::Up));
+            }
+        }
+    }
+    for &u in &cur[2..] {
+        if u > 3 && !prev[2..].contains(&u) {
+            if let Some(code) = hid_usage(u) {
+                out(KeyEvent::new(code, KeyState::Down));
+            }
+        }
+    }
+}
+
+/// The key of a HID keyboard usage (page 7).
+pub fn hid_usage(u: u8) -> Option<KeyCode> {
+    use KeyCode::*;
+    const LETTERS: [KeyCode; 26] = [
+        A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z,
+    ];
+    const DIGITS: [KeyCode; 10] = [Key1, Key2, Key3, Key4, Key5, Key6, Key7, Key8, Key9, Key0];
+    const FKEYS: [KeyCode; 12] = [F1, F2, F3, F4, F5, F6, F7, F8, F9, F10, F11, F12];
+    Some(match u {
+        0x04..=0x1d => LETTERS[(u - 0x04) as usize],
+        0x1e..=0x27 => DIGITS[(u - 0x1e) as usize],
+        0x28 => Return,
+        0x29 => Escape,
+        0x2a => Backspace,
+        0x2b => Tab,
+        0x2c => Spacebar,
+        0x2d => OemMinus,
+        0x2e => OemPlus,
+        0x2f => Oem4,
+        0x30 => Oem6,
+        0x31 => Oem7,
+        0x32 => Oem7,
+        0x33 => Oem1,
+        0x34 => Oem3,
+        0x35 => Oem8,
+        0x36 => OemComma,
+        0x37 => OemPeriod,
+        0x38 => Oem2,
+        0x39 => CapsLock,
+        0x3a..=0x45 => FKEYS[(u - 0x3a) as usize],
+        0x49 => Insert,
+        0x4a => Home,
+        0x4b => PageUp,
+        0x4c => Delete,
+        0x4d => End,
+        0x4e => PageDown,
+        0x4f => ArrowRight,
+        0x50 => ArrowLeft,
+        0x51 => ArrowDown,
+        0x52 => ArrowUp,
+        0x58 => NumpadEnter,
+        0x64 => Oem5,
+        _ => return None,
+    })
+}
+
 /// `set_layout` with a name not in [`LAYOUTS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownLayout;
@@ -216,6 +304,34 @@ mod tests {
         }
         let names: Vec<&str> = LAYOUTS.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, LAYOUT_NAMES);
+    }
+
+    #[test]
+    fn hid_reports_type_keys() {
+        let mut k = KeyDecoder::new();
+        let mut out = Vec::new();
+        let mut prev = [0u8; 8];
+        let reports: [[u8; 8]; 8] = [
+            [0, 0, 0x38, 0, 0, 0, 0, 0],    // '/'
+            [0, 0, 0, 0, 0, 0, 0, 0],       //
+            [0x02, 0, 0x0b, 0, 0, 0, 0, 0], // Shift+h
+            [0, 0, 0x0b, 0, 0, 0, 0, 0],    // Shift up, h held
+            [0, 0, 0x0b, 0x0c, 0, 0, 0, 0], // i while h held
+            [0, 0, 1, 1, 1, 1, 1, 1],       // roll-over error: ignored
+            [0x01, 0, 0x06, 0, 0, 0, 0, 0], // Ctrl+c
+            [0, 0, 0x52, 0x28, 0, 0, 0, 0], // Up, Enter
+        ];
+        for r in &reports {
+            hid_report_events(&prev, r, |ev| {
+                if let Some(b) = k.key_event(ev) {
+                    out.extend_from_slice(b.as_slice());
+                }
+            });
+            if !r[2..].contains(&1) {
+                prev = *r;
+            }
+        }
+        assert_eq!(out, b"/Hi\x03\x1b[A\r");
     }
 
     #[test]

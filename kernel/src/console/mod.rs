@@ -79,6 +79,7 @@ pub fn read_line(prompt: &str) -> Option<String> {
         // Interrupts off between "nothing pending" and `hlt`, so a byte
         // arriving in between still wakes us (sti; hlt is atomic). Keys
         // come from the serial line and the keyboards alike.
+        crate::drivers::xhci::poll();
         x86_64::instructions::interrupts::disable();
         match serial::read_byte().or_else(input::read_byte) {
             Some(b) => {
@@ -98,5 +99,6 @@ pub fn read_line(prompt: &str) -> Option<String> {
 /// Ctrl-C since the last call. Typed-ahead input stays queued for the next
 /// [`read_line`]; the Ctrl-C itself is consumed.
 pub fn interrupted() -> bool {
+    crate::drivers::xhci::poll();
     serial::take_ctrl_c() | input::take_ctrl_c()
 }

@@ -6,3 +6,4 @@ pub mod pci;
 pub mod ps2_keyboard;
 pub mod serial;
 pub mod virtio;
+pub mod xhci;

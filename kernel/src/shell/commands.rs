@@ -13,7 +13,7 @@ use klib::units::{Bytes, KIB};
 /// already checked it against the syntax.
 pub type Handler = fn(Option<&str>);
 
-pub static COMMANDS: [Command<Handler>; 22] = [
+pub static COMMANDS: [Command<Handler>; 23] = [
     Command {
         name: "help",
         args: ArgSpec::None,
@@ -61,6 +61,13 @@ pub static COMMANDS: [Command<Handler>; 22] = [
         help: "keyboard layout of PS/2 and USB keyboards (none: show the current one)",
         test_only: false,
         handler: crate::console::keymap::cmd_keymap,
+    },
+    Command {
+        name: "usb",
+        args: ArgSpec::None,
+        help: "USB controllers and the devices on their ports (keyboards type into the console)",
+        test_only: false,
+        handler: crate::console::keymap::cmd_usb,
     },
     Command {
         name: "selftest",
