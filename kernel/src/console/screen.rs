@@ -118,34 +118,29 @@ impl Screen {
                 .copy_within(scrolled * line_bytes..text_bytes, 0);
         }
         let dirty = self.grid.take_dirty();
-        for (row, _) in dirty.iter().enumerate().filter(|(_, &d)| d) {
+        let h = self.font.height();
+        let cell_bytes = self.font.width() * self.fb.layout.bytes_per_pixel;
+        for (row, span) in dirty.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
             let start = row * line_bytes;
-            render::render_row(
+            render::render_cells(
                 &self.grid,
                 row,
+                span.from..span.to,
                 &self.font,
                 self.fb.layout,
                 &mut self.shadow[start..start + line_bytes],
                 self.fb.stride,
             );
+            if scrolled == 0 {
+                self.fb.copy_rect(
+                    &self.shadow,
+                    row * h..(row + 1) * h,
+                    span.from * cell_bytes..span.to * cell_bytes,
+                );
+            }
         }
-        let h = self.font.height();
         if scrolled > 0 {
             self.fb.copy_lines(&self.shadow, 0..self.grid.rows() * h);
-            return;
-        }
-        // Copy runs of changed rows.
-        let mut row = 0;
-        while row < dirty.len() {
-            if !dirty[row] {
-                row += 1;
-                continue;
-            }
-            let first = row;
-            while row < dirty.len() && dirty[row] {
-                row += 1;
-            }
-            self.fb.copy_lines(&self.shadow, first * h..row * h);
         }
     }
 }

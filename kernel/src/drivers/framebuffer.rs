@@ -67,6 +67,24 @@ impl FrameBuffer {
         self.stride * self.height
     }
 
+    /// Copies bytes `bytes` of each pixel line in `lines` out of `shadow`
+    /// (a rectangle).
+    pub fn copy_rect(
+        &mut self,
+        shadow: &[u8],
+        lines: core::ops::Range<usize>,
+        bytes: core::ops::Range<usize>,
+    ) {
+        let end = bytes.end.min(self.stride);
+        if bytes.start >= end {
+            return;
+        }
+        for y in lines.start..lines.end.min(self.height) {
+            let (from, to) = (y * self.stride + bytes.start, y * self.stride + end);
+            self.mem[from..to].copy_from_slice(&shadow[from..to]);
+        }
+    }
+
     /// Copies pixel lines `lines` out of `shadow` (a RAM copy laid out
     /// like the framebuffer).
     pub fn copy_lines(&mut self, shadow: &[u8], lines: core::ops::Range<usize>) {

@@ -2,9 +2,11 @@
 //! stream as the serial console (text, CR, LF, backspace, tab, and the
 //! few ANSI sequences the kernel emits: SGR colours, erase, cursor moves).
 //!
-//! It remembers which rows changed since the last [`TextGrid::take_dirty`]
-//! and how many lines scrolled off the top, so a renderer redraws only
-//! what changed and can shift its pixels instead of redrawing everything.
+//! It remembers which cells of each row changed since the last
+//! [`TextGrid::take_dirty`] (one column span per row) and how many lines
+//! scrolled off the top, so a renderer redraws only what changed (typing
+//! one character redraws two cells) and can shift its pixels instead of
+//! redrawing everything.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -49,6 +51,29 @@ impl Cell {
     };
 }
 
+/// The changed columns `from..to` of a row (empty: unchanged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub from: usize,
+    pub to: usize,
+}
+
+impl Span {
+    pub const CLEAN: Span = Span {
+        from: usize::MAX,
+        to: 0,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.from >= self.to
+    }
+
+    fn add(&mut self, from: usize, to: usize) {
+        self.from = self.from.min(from);
+        self.to = self.to.max(to);
+    }
+}
+
 /// Escape-sequence parser state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Parse {
@@ -72,7 +97,7 @@ pub struct TextGrid {
     wrap_pending: bool,
     attr: Attr,
     parse: Parse,
-    dirty: Vec<bool>,
+    dirty: Vec<Span>,
     scrolled: usize,
 }
 
@@ -89,7 +114,7 @@ impl TextGrid {
             wrap_pending: false,
             attr: Attr::default(),
             parse: Parse::Ground,
-            dirty: vec![true; rows],
+            dirty: vec![Span { from: 0, to: cols }; rows],
             scrolled: 0,
         }
     }
@@ -125,24 +150,41 @@ impl TextGrid {
         core::mem::take(&mut self.scrolled)
     }
 
-    /// Which rows changed since the last call; clears the marks.
-    pub fn take_dirty(&mut self) -> Vec<bool> {
-        core::mem::replace(&mut self.dirty, vec![false; self.rows])
+    /// The changed columns of each row since the last call; clears them.
+    pub fn take_dirty(&mut self) -> Vec<Span> {
+        core::mem::replace(&mut self.dirty, vec![Span::CLEAN; self.rows])
     }
 
-    /// Whether any row changed since the last [`Self::take_dirty`].
+    /// Whether anything changed since the last [`Self::take_dirty`].
     pub fn is_dirty(&self) -> bool {
-        self.dirty.iter().any(|&d| d)
+        self.scrolled > 0 || self.dirty.iter().any(|d| !d.is_empty())
+    }
+
+    fn mark(&mut self, row: usize, from: usize, to: usize) {
+        self.dirty[row].add(from, to.min(self.cols));
+    }
+
+    fn mark_row(&mut self, row: usize) {
+        self.dirty[row] = Span {
+            from: 0,
+            to: self.cols,
+        };
+    }
+
+    /// The cursor is drawn on its cell: mark where it is.
+    fn mark_cursor(&mut self) {
+        let c = self.col.min(self.cols - 1);
+        self.mark(self.row, c, c + 1);
     }
 
     /// Feeds text as the console writes it.
     pub fn write(&mut self, s: &str) {
-        // The cursor is drawn on its row: both the old and new row change.
-        self.dirty[self.row] = true;
+        // The cursor is drawn on its cell: the old and new cell change.
+        self.mark_cursor();
         for c in s.chars() {
             self.feed(c);
         }
-        self.dirty[self.row] = true;
+        self.mark_cursor();
     }
 
     fn feed(&mut self, c: char) {
@@ -236,7 +278,7 @@ impl TextGrid {
             ch: c,
             attr: self.attr,
         };
-        self.dirty[self.row] = true;
+        self.mark(self.row, self.col, self.col + 1);
         if self.col + 1 == self.cols {
             self.wrap_pending = true;
         } else {
@@ -245,13 +287,11 @@ impl TextGrid {
     }
 
     fn line_feed(&mut self) {
-        self.dirty[self.row] = true;
         if self.row + 1 == self.rows {
             self.scroll_up();
         } else {
             self.row += 1;
         }
-        self.dirty[self.row] = true;
     }
 
     fn scroll_up(&mut self) {
@@ -259,10 +299,12 @@ impl TextGrid {
         let last = (self.rows - 1) * self.cols;
         self.cells[last..].fill(Cell::BLANK);
         self.dirty.rotate_left(1);
-        self.dirty[self.rows - 1] = true;
+        self.mark_row(self.rows - 1);
         self.scrolled = (self.scrolled + 1).min(self.rows);
         if self.scrolled == self.rows {
-            self.dirty.fill(true);
+            for row in 0..self.rows {
+                self.mark_row(row);
+            }
         }
     }
 
@@ -282,18 +324,21 @@ impl TextGrid {
                     _ => (start, start + self.cols),
                 };
                 self.clear_cells(from, to);
-                self.dirty[self.row] = true;
+                self.mark(self.row, from - start, to - start);
             }
             'J' => {
                 if params.first().copied().unwrap_or(0) >= 2 {
                     self.clear_cells(0, self.cells.len());
-                    self.dirty.fill(true);
+                    for row in 0..self.rows {
+                        self.mark_row(row);
+                    }
                 } else {
                     let from = self.row * self.cols + self.col.min(self.cols);
                     let len = self.cells.len();
                     self.clear_cells(from, len);
-                    for d in &mut self.dirty[self.row..] {
-                        *d = true;
+                    self.mark(self.row, self.col.min(self.cols), self.cols);
+                    for row in self.row + 1..self.rows {
+                        self.mark_row(row);
                     }
                 }
             }
@@ -306,7 +351,6 @@ impl TextGrid {
                 self.wrap_pending = false;
             }
             'A' | 'B' | 'H' | 'f' => {
-                self.dirty[self.row] = true;
                 match op {
                     'A' => self.row = self.row.saturating_sub(n),
                     'B' => self.row = (self.row + n).min(self.rows - 1),
@@ -317,7 +361,6 @@ impl TextGrid {
                     }
                 }
                 self.wrap_pending = false;
-                self.dirty[self.row] = true;
             }
             _ => {}
         }
@@ -372,7 +415,7 @@ mod tests {
         assert_eq!(g.take_scrolled(), 1);
         assert_eq!(g.row_text(0), "ef");
         assert_eq!(g.row_text(1), "xy");
-        assert_eq!(g.take_dirty(), vec![true, true]);
+        assert_eq!(rows_dirty(&mut g), vec![true, true]);
         assert_eq!(g.take_scrolled(), 0);
     }
 
@@ -384,15 +427,28 @@ mod tests {
         assert_eq!(g.row_text(1), "ef");
     }
 
+    fn rows_dirty(g: &mut TextGrid) -> Vec<bool> {
+        g.take_dirty().iter().map(|s| !s.is_empty()).collect()
+    }
+
     #[test]
-    fn only_changed_rows_are_dirty() {
+    fn only_changed_cells_are_dirty() {
         let mut g = TextGrid::new(10, 5);
         g.write("one\r\ntwo\r\n");
         g.take_dirty();
         g.write("x");
-        assert_eq!(g.take_dirty(), vec![false, false, true, false, false]);
+        assert_eq!(rows_dirty(&mut g), vec![false, false, true, false, false]);
         g.write("\r\n");
-        assert_eq!(g.take_dirty(), vec![false, false, true, true, false]);
+        assert_eq!(rows_dirty(&mut g), vec![false, false, true, true, false]);
+        // Typing one character: that cell and the cursor's next cell.
+        g.write("abc");
+        g.take_dirty();
+        g.write("d");
+        assert_eq!(g.take_dirty()[3], Span { from: 3, to: 5 });
+        // Erasing to the end of the line from column 1.
+        g.write("\x1b[3D\x1b[K");
+        assert_eq!(g.take_dirty()[3], Span { from: 1, to: 10 });
+        assert!(!g.is_dirty());
     }
 
     #[test]
@@ -446,6 +502,6 @@ mod tests {
         g.take_dirty();
         g.write("1\n2\n3\n4\n5\n6\n");
         assert_eq!(g.take_scrolled(), 3);
-        assert_eq!(g.take_dirty(), vec![true, true, true]);
+        assert_eq!(rows_dirty(&mut g), vec![true, true, true]);
     }
 }

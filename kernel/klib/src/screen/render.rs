@@ -97,12 +97,26 @@ pub fn render_row(
     dst: &mut [u8],
     stride: usize,
 ) {
+    render_cells(grid, row, 0..grid.cols(), font, layout, dst, stride)
+}
+
+/// Like [`render_row`], for the cells in columns `cols` only.
+#[allow(clippy::too_many_arguments)]
+pub fn render_cells(
+    grid: &TextGrid,
+    row: usize,
+    cols: core::ops::Range<usize>,
+    font: &Font,
+    layout: PixelLayout,
+    dst: &mut [u8],
+    stride: usize,
+) {
     let (w, h, bpp) = (font.width(), font.height(), layout.bytes_per_pixel);
     let cursor = grid.cursor();
     let mut bg_px = [0u8; 8];
     let mut fg_px = [0u8; 8];
     let mut px = [0u8; 8];
-    for col in 0..grid.cols() {
+    for col in cols.start..cols.end.min(grid.cols()) {
         let cell = grid.cell(col, row);
         let (mut fg, mut bg) = (foreground(cell.attr), BACKGROUND);
         if (col, row) == cursor {
