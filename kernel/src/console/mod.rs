@@ -90,6 +90,11 @@ pub fn read_line(prompt: &str) -> Option<String> {
                     None => {}
                 }
             }
+            // Nothing typed: draw what is waiting before sleeping.
+            None if screen::pending() => {
+                x86_64::instructions::interrupts::enable();
+                screen::flush();
+            }
             None => x86_64::instructions::interrupts::enable_and_hlt(),
         }
     }
@@ -100,5 +105,6 @@ pub fn read_line(prompt: &str) -> Option<String> {
 /// [`read_line`]; the Ctrl-C itself is consumed.
 pub fn interrupted() -> bool {
     crate::drivers::xhci::poll();
+    screen::flush_if_due();
     serial::take_ctrl_c() | input::take_ctrl_c()
 }

@@ -4,6 +4,13 @@
 //! framebuffer and only those pixel lines are copied out; a scroll moves
 //! the shadow's pixels instead of rendering every row again.
 //!
+//! Drawing is batched: text goes into the grid at once, and the screen is
+//! brought up to date at most every [`FLUSH_EVERY`] while output streams,
+//! and at once when the console waits for input ([`flush`]), after each
+//! log line, and on the fatal path. A burst of output (a long paste being
+//! echoed, a scrolling listing) then costs one redraw per interval, not
+//! one per write.
+//!
 //! Output written before the framebuffer is set up (the first boot log
 //! lines) is kept in a small buffer and drawn when it is.
 
@@ -11,6 +18,8 @@ use crate::drivers::framebuffer::FrameBuffer;
 use alloc::vec;
 use alloc::vec::Vec;
 use bootloader_api::info::FrameBuffer as BootFrameBuffer;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
 use klib::screen::render::{self, BACKGROUND};
 use klib::screen::{Font, TextGrid};
 use spin::Mutex;
@@ -31,6 +40,12 @@ struct Early {
 }
 
 static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
+/// The grid has changes not drawn yet.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// Uptime of the last redraw, in microseconds.
+static LAST_FLUSH_US: AtomicU64 = AtomicU64::new(0);
+/// How long streaming output may wait to be drawn.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 static EARLY: Mutex<Early> = Mutex::new(Early {
     bytes: [0; 4096],
     len: 0,
@@ -80,11 +95,18 @@ pub fn init(fb: Option<BootFrameBuffer>) {
     log::info!("screen: {w}x{h} framebuffer, {cols}x{rows} text in a {ch} px font");
 }
 
-/// Draws `s` (the same bytes the serial line gets).
+/// Draws `s` (the same bytes the serial line gets), now or within
+/// [`FLUSH_EVERY`].
 pub fn write(s: &str) {
     if let Some(screen) = SCREEN.lock().as_mut() {
         screen.grid.write(s);
-        screen.flush();
+        PENDING.store(true, Ordering::SeqCst);
+        let now = crate::time::uptime();
+        let last = Duration::from_micros(LAST_FLUSH_US.load(Ordering::Relaxed));
+        // Before the clock runs (uptime 0), draw every time.
+        if now.is_zero() || now.saturating_sub(last) >= FLUSH_EVERY {
+            screen.flush();
+        }
         return;
     }
     let mut early = EARLY.lock();
@@ -93,6 +115,30 @@ pub fn write(s: &str) {
         let n = s.len().min(early.bytes.len() - start);
         early.bytes[start..start + n].copy_from_slice(&s.as_bytes()[..n]);
         early.len += n;
+    }
+}
+
+/// Whether output is waiting to be drawn (cheap; no lock).
+pub fn pending() -> bool {
+    PENDING.load(Ordering::SeqCst)
+}
+
+/// Draws whatever is waiting.
+pub fn flush() {
+    if !pending() {
+        return;
+    }
+    if let Some(screen) = SCREEN.lock().as_mut() {
+        screen.flush();
+    }
+}
+
+/// Draws what is waiting if it has waited [`FLUSH_EVERY`] (for loops
+/// that poll, like token generation).
+pub fn flush_if_due() {
+    let last = Duration::from_micros(LAST_FLUSH_US.load(Ordering::Relaxed));
+    if pending() && crate::time::uptime().saturating_sub(last) >= FLUSH_EVERY {
+        flush();
     }
 }
 
@@ -110,6 +156,8 @@ pub fn write_fatal(s: &str) {
 impl Screen {
     /// Brings the framebuffer up to date with the grid.
     fn flush(&mut self) {
+        PENDING.store(false, Ordering::SeqCst);
+        LAST_FLUSH_US.store(crate::time::uptime().as_micros() as u64, Ordering::Relaxed);
         let line_bytes = self.font.height() * self.fb.stride;
         let text_bytes = self.grid.rows() * line_bytes;
         let scrolled = self.grid.take_scrolled();
