@@ -1,5 +1,14 @@
-//! `boot --kernel ELF [--ramdisk FILE] --out DIR`: writes `DIR/bios.img` and
-//! `DIR/uefi.img` from the kernel ELF with bootloader's `DiskImageBuilder`.
+//! `boot --kernel ELF [--ramdisk FILE] --out DIR`: writes `DIR/disk.img`
+//! from the kernel ELF with bootloader's `DiskImageBuilder`: one image for
+//! BIOS and UEFI PCs.
+//!
+//! It is bootloader's BIOS image (an MBR with the boot sector, the
+//! second-stage partition and a FAT partition holding the kernel, the
+//! ramdisk and the BIOS stages 3 and 4) with bootloader's UEFI loader added
+//! to that FAT partition as `\EFI\BOOT\BOOTX64.EFI`. BIOS firmware runs
+//! the MBR's boot code; UEFI firmware boots removable media (and MBR disks)
+//! from `\EFI\BOOT\BOOTX64.EFI` on a FAT partition, and that loader then
+//! reads the kernel and ramdisk from the partition it was loaded from.
 //!
 //! xtask runs this as `cargo run -p boot --release -- ...`.
 
@@ -60,15 +69,29 @@ fn main() -> Result<()> {
     config.frame_buffer_logging = false;
     builder.set_boot_config(&config);
 
-    let bios = opts.out.join("bios.img");
-    let uefi = opts.out.join("uefi.img");
+    let disk = opts.out.join("disk.img");
+    add_uefi_loader(&mut builder, &opts.out)?;
     builder
-        .create_bios_image(&bios)
-        .with_context(|| format!("writing {}", bios.display()))?;
-    builder
-        .create_uefi_image(&uefi)
-        .with_context(|| format!("writing {}", uefi.display()))?;
-    println!("{}", bios.display());
-    println!("{}", uefi.display());
+        .create_bios_image(&disk)
+        .with_context(|| format!("writing {}", disk.display()))?;
+    println!("{}", disk.display());
+    Ok(())
+}
+
+/// Puts the UEFI loader into the FAT partition of the BIOS (MBR) image as
+/// `\EFI\BOOT\BOOTX64.EFI`: UEFI firmware boots it from there and it loads
+/// the same kernel and ramdisk files as the BIOS stages do.
+///
+/// `bootloader` does not export the UEFI binary, but its TFTP folder holds
+/// it as the file `bootloader`.
+fn add_uefi_loader(builder: &mut DiskImageBuilder, out: &std::path::Path) -> Result<()> {
+    let tmp = out.join(".uefi-loader");
+    let _ = std::fs::remove_dir_all(&tmp);
+    DiskImageBuilder::empty()
+        .create_uefi_tftp_folder(&tmp)
+        .context("extracting the UEFI loader")?;
+    let loader = std::fs::read(tmp.join("bootloader")).context("reading the UEFI loader")?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    builder.set_file_contents("efi/boot/bootx64.efi".into(), loader);
     Ok(())
 }

@@ -22,8 +22,10 @@ impl Write for FatalWriter {
         for (i, part) in s.split('\n').enumerate() {
             if i > 0 {
                 serial::write_raw(b"\r\n");
+                crate::console::screen::write_fatal("\r\n");
             }
             serial::write_raw(part.as_bytes());
+            crate::console::screen::write_fatal(part);
         }
         Ok(())
     }

@@ -56,6 +56,11 @@ pub extern "C" fn kernel_entry(boot_info: &'static mut BootInfo) -> ! {
         .expect("the bootloader did not map physical memory");
     mm::init(&boot_info.memory_regions, VirtAddr::new(offset));
     boot::record(boot_info);
+    let framebuffer = core::mem::replace(
+        &mut boot_info.framebuffer,
+        bootloader_api::info::Optional::None,
+    );
+    console::screen::init(framebuffer.into_option());
 
     // Guarded stacks for the IST and for the kernel itself.
     gdt::set_ist_stack(
@@ -90,6 +95,10 @@ extern "C" fn kernel_main() -> ! {
 
     let platform = acpi::init(boot::facts().rsdp);
     arch::x86_64::init_interrupts(platform);
+    match drivers::ps2_keyboard::init() {
+        Ok(()) => log::debug!("PS/2 keyboard on IRQ {}", drivers::ps2_keyboard::IRQ),
+        Err(why) => log::info!("no PS/2 keyboard: {why}"),
+    }
 
     let devices = drivers::pci::devices();
     log::debug!("PCI: {} functions", devices.len());
@@ -104,6 +113,7 @@ extern "C" fn kernel_main() -> ! {
         cpus.listed,
         task::team::size()
     );
+    drivers::xhci::init(devices);
 
     shell::commands::banner();
     model::boot(&options);

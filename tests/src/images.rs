@@ -48,7 +48,7 @@ impl Images {
         let images = Images {
             dir: PathBuf::from(dir),
         };
-        for f in [images.bios(), images.uefi(), images.kernel_elf()] {
+        for f in [images.disk(), images.kernel_elf()] {
             assert!(
                 f.is_file(),
                 "{} is missing (run `cargo xtask image`)",
@@ -58,11 +58,17 @@ impl Images {
         images
     }
 
-    pub fn bios(&self) -> PathBuf {
-        self.dir.join("bios.img")
+    /// The one disk image, for BIOS and UEFI alike.
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.img")
     }
+    /// The image SeaBIOS boots: [`Self::disk`].
+    pub fn bios(&self) -> PathBuf {
+        self.disk()
+    }
+    /// The image OVMF boots: [`Self::disk`] too.
     pub fn uefi(&self) -> PathBuf {
-        self.dir.join("uefi.img")
+        self.disk()
     }
     /// The kernel ELF with symbols and debug info.
     pub fn kernel_elf(&self) -> PathBuf {

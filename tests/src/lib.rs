@@ -9,11 +9,13 @@
 //! - [`machine`]: a booted machine under test: write to its serial port,
 //!   wait for output with a deadline, check how it exited; failures come
 //!   with the serial log.
+//! - [`qmp`]: QEMU's machine protocol (screendumps, key presses).
 
 pub mod ansi;
 pub mod images;
 pub mod machine;
 pub mod qemu;
+pub mod qmp;
 
 pub use images::Images;
 /// The kernel's host-testable library (exit codes, units), for xtask.

@@ -15,9 +15,9 @@ pub fn ovmf_path() -> PathBuf {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Firmware {
-    /// SeaBIOS, booting `bios.img`.
+    /// SeaBIOS, booting the MBR of `disk.img`.
     Bios,
-    /// OVMF, booting `uefi.img`.
+    /// OVMF, booting `\EFI\BOOT\BOOTX64.EFI` of `disk.img`.
     Uefi,
 }
 
@@ -160,7 +160,7 @@ fn probe_sector() -> Vec<u8> {
 #[derive(Clone, Debug)]
 pub struct QemuConfig {
     pub firmware: Firmware,
-    /// The boot disk (`bios.img` or `uefi.img`).
+    /// The boot disk (`disk.img`).
     pub image: PathBuf,
     pub memory_mib: u64,
     pub smp: u32,
@@ -174,6 +174,9 @@ pub struct QemuConfig {
     pub disk_options: Vec<(String, String)>,
     /// Anything else to pass to QEMU.
     pub extra_args: Vec<String>,
+    /// Attach the boot disk as a USB stick (`usb-storage` on a `qemu-xhci`
+    /// controller) instead of the default IDE disk.
+    pub usb_stick: bool,
 }
 
 impl QemuConfig {
@@ -188,7 +191,14 @@ impl QemuConfig {
             disks: Vec::new(),
             disk_options: Vec::new(),
             extra_args: Vec::new(),
+            usb_stick: false,
         }
+    }
+
+    /// Boots the image from a USB stick on an xHCI controller.
+    pub fn usb_stick(mut self) -> Self {
+        self.usb_stick = true;
+        self
     }
 
     pub fn memory_mib(mut self, mib: u64) -> Self {
@@ -216,6 +226,11 @@ impl QemuConfig {
         self.disk_options.push((drive.into(), device.into()));
         self
     }
+    /// A QMP control socket at `socket` (see [`crate::qmp::Qmp`]).
+    pub fn qmp(self, socket: &Path) -> Self {
+        self.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", escape(socket)))
+    }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.extra_args.push(a.into());
         self
@@ -237,10 +252,19 @@ impl QemuConfig {
         }
         // snapshot=on: never write the image, and let several machines
         // share it (no image lock conflict).
-        c.arg("-drive").arg(format!(
-            "format=raw,file={},snapshot=on",
-            escape(&self.image)
-        ));
+        if self.usb_stick {
+            c.arg("-drive").arg(format!(
+                "if=none,id=stick,format=raw,file={},snapshot=on",
+                escape(&self.image)
+            ));
+            c.args(["-device", "qemu-xhci,id=xhci"]);
+            c.args(["-device", "usb-storage,bus=xhci.0,drive=stick"]);
+        } else {
+            c.arg("-drive").arg(format!(
+                "format=raw,file={},snapshot=on",
+                escape(&self.image)
+            ));
+        }
         for (i, d) in self.disks.iter().enumerate() {
             let (drive, device) = self.disk_options.get(i).cloned().unwrap_or_default();
             let opt = |s: &str| {

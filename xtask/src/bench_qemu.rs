@@ -69,7 +69,7 @@ fn run_one(
     n: usize,
 ) -> Result<Option<KernelRow>> {
     eprintln!("[bench] {name}: the kernel under qemu-system-x86_64 (TCG, --smp {smp})");
-    let cfg = QemuConfig::new(Firmware::Bios, images.join("bios.img"), Accel::Tcg)
+    let cfg = QemuConfig::new(Firmware::Bios, images.join("disk.img"), Accel::Tcg)
         .memory_mib(2048)
         .smp(smp as u32)
         .cmdline("color=off")

@@ -8,7 +8,7 @@
 //! Output directory layout (`target/images/` by default):
 //! `kernel.elf` (with debug info), `kernel-stripped.elf` (what the images
 //! contain: loading debug info costs the BIOS path ~1 s per MB under TCG),
-//! `bios.img`, `uefi.img`.
+//! `disk.img` (one image for BIOS and UEFI).
 
 use crate::util::{cargo, llvm_tool, root, run};
 use anyhow::{Context, Result};

@@ -1,7 +1,8 @@
 //! `cargo xtask image [--model NAME|FILE | --ramdisk FILE] [--out DIR]`:
-//! builds the kernel and writes the BIOS and UEFI disk images. With
-//! `--model`, the model's pack is the boot ramdisk: the images then boot a
-//! PC (e.g. from a USB stick) straight into a conversation.
+//! builds the kernel and writes the disk image, one for BIOS and UEFI PCs.
+//! With `--model`, the model's pack is the boot ramdisk: the image then
+//! boots a PC (e.g. from a USB stick, `cargo xtask usb`) straight into a
+//! conversation.
 
 use crate::args::Args;
 use crate::build;
@@ -29,8 +30,13 @@ pub fn main(args: Vec<String>) -> Result<()> {
     });
     args.finish()?;
     let dir = build::images(&out, ramdisk.as_deref())?;
-    println!("BIOS image: {}", dir.join("bios.img").display());
-    println!("UEFI image: {}", dir.join("uefi.img").display());
+    let disk = dir.join("disk.img");
+    let size = std::fs::metadata(&disk).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "disk image (BIOS and UEFI): {} ({:.1} MiB)",
+        disk.display(),
+        size as f64 / (1024.0 * 1024.0)
+    );
     println!("kernel ELF: {}", dir.join("kernel.elf").display());
     Ok(())
 }

@@ -16,6 +16,7 @@ mod models;
 mod packs;
 mod run;
 mod test;
+mod usb;
 mod util;
 
 use anyhow::{bail, Result};
@@ -30,8 +31,11 @@ commands:
       [--accel tcg|kvm] [--cmdline TEXT]   (default 2G; TCG unless KVM measures fast; kernel cmdline
       [--ramdisk FILE] [--disk FILE]...     words: color=off, log=LEVEL, test, load=eager|lazy, backend=NAME)
       [--data FILE | --no-data]            data disk: default ~/.local/share/llm-kernel/data.img (256 MiB)
-  image [--model M | --ramdisk FILE]       build the BIOS and UEFI disk images and print their paths
+  image [--model M | --ramdisk FILE]       build the disk image (one for BIOS and UEFI) and print its path
         [--out DIR]                        (--model: the model's pack as ramdisk, for a USB stick)
+  usb [DEVICE] [--model M] [--force]       write the image with model M (default qwen-coder) to a USB
+                                           stick, after safety checks and a typed confirmation, and
+                                           verify it; without DEVICE: list the devices it would accept
   test [--host|--qemu] [FILTER]            run every test: host unit tests and QEMU tests
   disk ls|tree|cat|get|put|rm|mkdir|check|format [--data FILE]
                                            the data disk's files, from the host (same filesystem crate)
@@ -65,6 +69,7 @@ fn real_main() -> Result<()> {
     match cmd.as_str() {
         "run" => run::main(args),
         "image" => image::main(args),
+        "usb" => usb::main(args),
         "test" => test::main(args),
         "disk" => disk::main(args),
         "crashtest" => test::crashtest(args),

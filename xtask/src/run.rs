@@ -119,10 +119,8 @@ pub fn main(args: Vec<String>) -> Result<()> {
         build::images_dir()
     };
     let dir = build::images(&dir, ramdisk.as_deref())?;
-    let image = match firmware {
-        Firmware::Bios => dir.join("bios.img"),
-        Firmware::Uefi => dir.join("uefi.img"),
-    };
+    // One image for both firmware paths.
+    let image = dir.join("disk.img");
     // Plain output when it goes to a file or pipe.
     if !std::io::stdout().is_terminal() && !cmdline.contains("color=") {
         cmdline = format!("{cmdline} color=off").trim().to_string();

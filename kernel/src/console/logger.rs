@@ -34,6 +34,9 @@ impl Log for Logger {
             paint(style, name),
             record.args()
         );
+        // A log line is drawn at once: if the boot stops after it, the
+        // screen shows it.
+        super::screen::flush();
     }
 
     fn flush(&self) {}

@@ -1,8 +1,12 @@
-//! The serial console: formatted output (with `\n` sent as CR LF), colours
-//! that can be switched off, line input through the line editor, and Ctrl-C
-//! polling for long-running work.
+//! The console: formatted output (with `\n` sent as CR LF) to two sinks,
+//! the serial line and the screen ([`screen`]), colours that can be
+//! switched off, line input through the line editor, and Ctrl-C polling
+//! for long-running work.
 
+pub mod input;
+pub mod keymap;
 pub mod logger;
+pub mod screen;
 pub mod style;
 
 use crate::drivers::serial;
@@ -16,15 +20,23 @@ pub struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s.as_bytes();
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            serial::write(&rest[..i]);
-            serial::write(b"\r\n");
-            rest = &rest[i + 1..];
+        for (i, part) in s.split('\n').enumerate() {
+            if i > 0 {
+                emit("\r\n");
+            }
+            emit(part);
         }
-        serial::write(rest);
         Ok(())
     }
+}
+
+/// The same bytes to both sinks.
+fn emit(s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    serial::write(s.as_bytes());
+    screen::write(s);
 }
 
 #[doc(hidden)]
@@ -50,7 +62,7 @@ struct Raw;
 
 impl Write for Raw {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        serial::write(s.as_bytes());
+        emit(s);
         Ok(())
     }
 }
@@ -65,9 +77,11 @@ pub fn read_line(prompt: &str) -> Option<String> {
     let mut editor = EDITOR.lock();
     loop {
         // Interrupts off between "nothing pending" and `hlt`, so a byte
-        // arriving in between still wakes us (sti; hlt is atomic).
+        // arriving in between still wakes us (sti; hlt is atomic). Keys
+        // come from the serial line and the keyboards alike.
+        crate::drivers::xhci::poll();
         x86_64::instructions::interrupts::disable();
-        match serial::read_byte() {
+        match serial::read_byte().or_else(input::read_byte) {
             Some(b) => {
                 x86_64::instructions::interrupts::enable();
                 match editor.feed(b, &mut Raw) {
@@ -75,6 +89,11 @@ pub fn read_line(prompt: &str) -> Option<String> {
                     Some(Event::Cancelled) => return None,
                     None => {}
                 }
+            }
+            // Nothing typed: draw what is waiting before sleeping.
+            None if screen::pending() => {
+                x86_64::instructions::interrupts::enable();
+                screen::flush();
             }
             None => x86_64::instructions::interrupts::enable_and_hlt(),
         }
@@ -85,5 +104,7 @@ pub fn read_line(prompt: &str) -> Option<String> {
 /// Ctrl-C since the last call. Typed-ahead input stays queued for the next
 /// [`read_line`]; the Ctrl-C itself is consumed.
 pub fn interrupted() -> bool {
-    serial::take_ctrl_c()
+    crate::drivers::xhci::poll();
+    screen::flush_if_due();
+    serial::take_ctrl_c() | input::take_ctrl_c()
 }

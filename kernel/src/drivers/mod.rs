@@ -1,7 +1,10 @@
 //! Device drivers.
 
+pub mod framebuffer;
 pub mod fw_cfg;
 pub mod pci;
 pub mod rtc;
+pub mod ps2_keyboard;
 pub mod serial;
 pub mod virtio;
+pub mod xhci;

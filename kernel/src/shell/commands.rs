@@ -31,6 +31,8 @@ pub static HANDLERS: Handlers = &[
     ("reboot", cmd_reboot),
     ("test-fault", cmd_test_fault),
     ("test-stream", cmd_test_stream),
+    ("keymap", crate::console::keymap::cmd_keymap),
+    ("usb", crate::console::keymap::cmd_usb),
 ];
 
 fn cmd_help(inv: &Invocation, out: &mut Output) -> Result {

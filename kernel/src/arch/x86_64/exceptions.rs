@@ -63,6 +63,23 @@ fn die(
     frame: &InterruptStackFrame,
     extra: impl FnOnce(&mut FatalWriter),
 ) -> ! {
+    let mut extra = Some(extra);
+    stack::call_aligned(&mut || {
+        report(name, mnemonic, vector, error_code, frame, extra.take());
+        fatal::stop()
+    });
+    // Not reached: `stop` does not return.
+    fatal::stop()
+}
+
+fn report(
+    name: &str,
+    mnemonic: &str,
+    vector: u8,
+    error_code: Option<u64>,
+    frame: &InterruptStackFrame,
+    extra: Option<impl FnOnce(&mut FatalWriter)>,
+) {
     if fatal::begin(format_args!(
         "CPU EXCEPTION: {name} (#{mnemonic}, vector {vector})"
     )) {
@@ -83,9 +100,10 @@ fn die(
             frame.stack_pointer.as_u64(),
             frame.stack_segment.0
         );
-        extra(w);
+        if let Some(extra) = extra {
+            extra(w);
+        }
     }
-    fatal::stop()
 }
 
 macro_rules! fatal_exception {

@@ -64,3 +64,35 @@ pub fn switch_to(top: VirtAddr, f: extern "C" fn() -> !) -> ! {
         )
     }
 }
+
+/// Runs `f` with the stack pointer aligned to 16 bytes.
+///
+/// The exception handlers that receive an error code can run with RSP
+/// misaligned by 8, and code they call then faults on its first aligned
+/// SSE spill (`movaps` to the stack) - a fault in the fault report, which
+/// recursed until the stack ran out. The fatal report goes through here.
+pub fn call_aligned(f: &mut dyn FnMut()) {
+    extern "C" fn trampoline(f: *mut &mut dyn FnMut()) {
+        // SAFETY: `f` points to the `&mut dyn FnMut()` on the caller's
+        // stack below, alive for the whole call.
+        unsafe { (*f)() }
+    }
+    let mut f = f;
+    let p: *mut &mut dyn FnMut() = &mut f;
+    // SAFETY: saves RSP in RBP (callee-saved, restored), aligns RSP down
+    // (the red zone is disabled for this target), calls the trampoline
+    // with the C ABI and puts RSP and RBP back.
+    unsafe {
+        core::arch::asm!(
+            "push rbp",
+            "mov rbp, rsp",
+            "and rsp, -16",
+            "call {t}",
+            "mov rsp, rbp",
+            "pop rbp",
+            t = sym trampoline,
+            in("rdi") p,
+            clobber_abi("C"),
+        );
+    }
+}

@@ -66,6 +66,24 @@ pub static SYSTEM: &[Spec] = &[
         audience: Audience::Person,
     },
     Spec {
+        name: "keymap",
+        args: &[Arg::opt(
+            "layout",
+            Kind::Choice(crate::keyboard::LAYOUT_NAMES),
+            "the layout to switch to (none: show the current one)",
+        )],
+        help: "keyboard layout of the PS/2 and USB keyboards",
+        tier: Tier::Write,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "usb",
+        args: &[],
+        help: "USB controllers and the devices on their ports",
+        tier: Tier::Read,
+        audience: Audience::Everyone,
+    },
+    Spec {
         name: "selftest",
         args: &[Arg::opt(
             "test",
