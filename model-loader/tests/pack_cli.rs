@@ -88,9 +88,15 @@ fn check_pack(img: &Path, gguf: &Path) -> usize {
     let model = Model::from_gguf(&g).unwrap();
     let tok = Tokenizer::from_gguf(&g).unwrap();
     let (template, _) = conversation::template_for(&g);
+    // The pack's system prompt: the registry's commands as tools, in the
+    // model's format.
+    let system = model_loader::agent::registry_system_prompt(
+        model_loader::agent::ToolFormat::from_gguf(&g),
+    );
     let opts = || Options {
-        n_ctx: 256,
+        n_ctx: 4096,
         max_reply_tokens: 4,
+        system_prompt: system.clone(),
         ..Options::default()
     };
     let mut restored = Conversation::new(

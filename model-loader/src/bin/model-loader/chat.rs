@@ -35,7 +35,7 @@ pub fn chat(argv: &[String]) -> ExitCode {
     let parsed = (|| {
         let backend_name = f.value("--backend")?;
         let team = ThreadTeam::for_threads(f.parsed::<usize>("--threads")?)?;
-        let n_ctx = f.parsed::<usize>("--ctx")?.unwrap_or(defaults.n_ctx);
+        let n_ctx = f.parsed::<usize>("--ctx")?.unwrap_or(4096);
         let max_tokens = f.parsed::<usize>("--max-tokens")?;
         let temp = f
             .value("--temp")?
@@ -88,9 +88,14 @@ pub fn chat(argv: &[String]) -> ExitCode {
     if let Some(n) = notice {
         io.dim(&n);
     }
+    // The kernel's system prompt (the registry's commands as tools, in the
+    // model's format), so that a pack's saved cache is used as it is.
     let mut opts = Options {
         n_ctx,
         team,
+        system_prompt: model_loader::agent::registry_system_prompt(
+            model_loader::agent::ToolFormat::from_gguf(&g),
+        ),
         ..defaults
     };
     if let Some(n) = max_tokens {
