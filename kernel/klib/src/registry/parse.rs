@@ -360,6 +360,9 @@ impl Registry {
             if values[i].is_some() {
                 return Err(usage(format!("{key} is given twice")));
             }
+            // A rest-of-line value is trimmed, as a typed line's is, so
+            // that the canonical command line gives it back unchanged.
+            let raw = if a.kind.is_rest() { raw.trim() } else { raw };
             let v = a
                 .kind
                 .parse_value(raw)
@@ -596,5 +599,12 @@ mod tests {
             .invocation("every", &[("interval", "5m"), ("command", "/rm a")], false)
             .is_ok());
         assert!(REG.invocation("nope", &[], false).is_err());
+        // Found by the fuzzer: a text with outer spaces must survive the
+        // round trip through the canonical line.
+        let i = REG
+            .invocation("write", &[("path", "a"), ("text", " hello ")], false)
+            .unwrap();
+        assert_eq!(i.str("text"), Some("hello"));
+        assert_eq!(parse(&i.command_line()).unwrap(), i);
     }
 }
