@@ -272,6 +272,9 @@ impl LineEditor {
             }
             0x0b => {
                 self.buf.truncate(self.cursor);
+                if self.buf.is_empty() {
+                    self.cut = false;
+                }
                 let _ = out.write_str("\x1b[K");
                 None
             }
@@ -381,6 +384,10 @@ impl LineEditor {
         left(self.cursor - start, out);
         self.buf.drain(start..self.cursor);
         self.cursor = start;
+        // Text that was not taken belongs to a line no longer there.
+        if self.buf.is_empty() {
+            self.cut = false;
+        }
         self.redraw_tail(out);
     }
 
@@ -685,5 +692,11 @@ mod tests {
         h.type_bytes(b"short\r");
         assert_eq!(h.lines()[1], "short");
         assert_eq!(h.screen.done.len(), noted + 1);
+        // A cut line erased with Ctrl-U is gone: no note for the next one.
+        h.type_bytes(&long);
+        h.type_bytes(b"\x15fresh\r");
+        assert_eq!(h.lines()[2], "fresh");
+        assert!(!h.screen.done.last().unwrap().contains("cut"));
+        assert!(!h.screen.done.iter().rev().nth(1).unwrap().contains("the line was cut"));
     }
 }
