@@ -5,6 +5,7 @@
 use crate::console::style::{self, paint, Style};
 use crate::{console, print, println, time};
 use alloc::format;
+use alloc::string::String;
 use core::time::Duration;
 use model_loader::conversation::{ConvError, Io};
 
@@ -150,12 +151,19 @@ pub fn user_line(text: &str) {
                 }
                 let first = io
                     .first_token_latency()
-                    .map(|t| format!(", first text after {:.1} s", t.as_secs_f64()))
+                    .map(|t| format!(", first token after {:.1} s", t.as_secs_f64()))
                     .unwrap_or_default();
-                let calls = outcome.calls.len();
+                let calls = match outcome.calls.len() {
+                    0 => String::new(),
+                    1 => String::from("1 call, "),
+                    n => format!("{n} calls, "),
+                };
+                let last = outcome
+                    .stats
+                    .map(|s| format!("{}, ", s.summary()))
+                    .unwrap_or_default();
                 io.dim(&format!(
-                    "{calls} call{}, {:.1} s{first}",
-                    if calls == 1 { "" } else { "s" },
+                    "{calls}{last}{:.1} s in all{first}",
                     (time::uptime() - started).as_secs_f64()
                 ));
             }

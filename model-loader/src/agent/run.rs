@@ -21,7 +21,7 @@ use super::call::parse_call;
 use super::decode::{CallDecoder, CallOutcome, Choice, Grammar};
 use super::escape::{escape_untrusted, truncate};
 use super::prompt::{self, ToolFormat};
-use crate::conversation::{ConvError, Conversation, Io, Stop};
+use crate::conversation::{ConvError, Conversation, Io, ReplyStats, Stop};
 
 /// Calls one message may make at most.
 pub const MAX_CALLS: usize = 4;
@@ -145,6 +145,8 @@ pub struct Outcome {
     pub text: String,
     /// Ctrl-C ended the request.
     pub cancelled: bool,
+    /// What the last reply cost (tokens, prefill and decode speed).
+    pub stats: Option<ReplyStats>,
 }
 
 /// The agent of a conversation: the registry's grammar and tool format.
@@ -215,6 +217,7 @@ impl Agent {
             }
             let mut held = HoldBack::new(io);
             let stats = conv.reply_with(&message, &mut held, &mut dec)?;
+            out.stats = Some(stats);
             let held_text = held.take();
             self.generated += stats.generated;
             self.decode_us += stats.decode_us;
