@@ -38,7 +38,7 @@ impl Default for TinyConfig {
             n_head: 4,
             n_head_kv: 2,
             n_ff: 256,
-            n_ctx_train: 4096,
+            n_ctx_train: 2048,
         }
     }
 }
