@@ -121,4 +121,17 @@ fn jobs_run_at_the_prompt_and_stop_when_killed() {
     let audit = m.command("/audit 40");
     assert!(audit.contains("(job 3) /date"), "{audit}");
     assert!(audit.contains("(job 2) /echo later"), "{audit}");
+
+    // A job due while a command runs waits for the prompt: the reminder
+    // (due after 1 s) comes after the 2-second stream, not inside it.
+    let out = m.command("/remind 1s after the stream");
+    assert!(out.contains("reminder 4 in 1s"), "{out}");
+    m.send(b"/test-stream\r");
+    m.wait_for("stream: line 20\n", JOB_TIMEOUT);
+    m.send(b"\x03");
+    let out = m.wait_for("[reminder 4] after the stream\nllm> ", JOB_TIMEOUT);
+    assert!(
+        out.contains("stream: interrupted by Ctrl-C"),
+        "the reminder came before the stream ended:\n{out}"
+    );
 }
