@@ -13,6 +13,7 @@ extern crate std;
 pub mod aml;
 pub mod bitmap;
 pub mod cmdline;
+pub mod jobs;
 pub mod keyboard;
 pub mod line_editor;
 pub mod qemu_exit;

@@ -156,6 +156,29 @@ impl LineEditor {
         Event::Cancelled
     }
 
+    /// Shows `text` (output of background work: a job, a reminder) above
+    /// the line being edited: the line is erased, `text` is written (`\n`
+    /// sent as CR LF, a final line break added if missing), then `prompt`
+    /// and the line are drawn again with the cursor where it was. The
+    /// edit itself is untouched. Like every redraw here it moves the cursor
+    /// within one terminal row: a prompt and line wider than the terminal
+    /// leave their wrapped part above the text.
+    pub fn print_above(&self, prompt: &str, text: &str, out: &mut impl Write) {
+        let _ = out.write_str("\r\x1b[K");
+        for (i, part) in text.split('\n').enumerate() {
+            if i > 0 {
+                let _ = out.write_str("\r\n");
+            }
+            let _ = out.write_str(part);
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            let _ = out.write_str("\r\n");
+        }
+        let _ = out.write_str(prompt);
+        self.write_from(0, out);
+        left(self.buf.len() - self.cursor, out);
+    }
+
     /// Feeds one received byte, writing the echo to `out`.
     pub fn feed(&mut self, byte: u8, out: &mut impl Write) -> Option<Event> {
         let after_cr = core::mem::replace(&mut self.after_cr, false);
@@ -697,6 +720,45 @@ mod tests {
         h.type_bytes(b"\x15fresh\r");
         assert_eq!(h.lines()[2], "fresh");
         assert!(!h.screen.done.last().unwrap().contains("cut"));
-        assert!(!h.screen.done.iter().rev().nth(1).unwrap().contains("the line was cut"));
+        assert!(!h
+            .screen
+            .done
+            .iter()
+            .rev()
+            .nth(1)
+            .unwrap()
+            .contains("the line was cut"));
+    }
+
+    #[test]
+    fn print_above_keeps_the_half_typed_line_and_cursor() {
+        let mut h = Harness::new();
+        h.type_bytes(b"/echo hlo\x1b[D\x1b[D");
+        assert_eq!(h.ed.cursor(), 7);
+        let mut out = String::new();
+        h.ed.print_above("> ", "job 1:\nTue 12:00", &mut out);
+        assert_eq!(out, "\r\x1b[Kjob 1:\r\nTue 12:00\r\n> /echo hlo\x1b[2D");
+        // Seen on a terminal: the text on lines of its own, then the prompt
+        // and the line with the cursor where it was.
+        let mut screen = Screen {
+            line: "/echo hlo".chars().collect(),
+            col: 7,
+            done: vec![],
+        };
+        screen.apply(&out);
+        assert_eq!(screen.done, ["job 1:", "Tue 12:00"]);
+        assert_eq!(screen.line.iter().collect::<String>(), "> /echo hlo");
+        assert_eq!(screen.col, 2 + 7);
+        // A final line break is not doubled; an empty line draws no cursor
+        // move; the edit goes on where it was.
+        let empty = LineEditor::new();
+        let mut out = String::new();
+        empty.print_above("", "tea\n", &mut out);
+        assert_eq!(out, "\r\x1b[Ktea\r\n");
+        let mut out = String::new();
+        h.ed.print_above("", "x", &mut out);
+        h.screen.apply(&out);
+        h.type_bytes(b"el\r");
+        assert_eq!(h.lines(), ["/echo hello"]);
     }
 }

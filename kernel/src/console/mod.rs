@@ -73,6 +73,20 @@ static EDITOR: Mutex<LineEditor> = Mutex::new(LineEditor::new());
 /// `None` if the line was abandoned with Ctrl-C. Sleeps (hlt) while no
 /// input is pending.
 pub fn read_line(prompt: &str) -> Option<String> {
+    read_line_with(prompt, None)
+}
+
+/// Work done at the prompt while no key is pending (the shell's jobs):
+/// `due` says, cheaply and with interrupts off, whether there is some;
+/// `run` does it and returns its output, which is shown above the prompt
+/// with the line being edited redrawn below it.
+pub struct Background {
+    pub due: fn() -> bool,
+    pub run: fn() -> String,
+}
+
+/// [`read_line`] that also runs `background` work while waiting.
+pub fn read_line_with(prompt: &str, background: Option<&Background>) -> Option<String> {
     print!("{prompt}");
     let mut editor = EDITOR.lock();
     loop {
@@ -95,7 +109,18 @@ pub fn read_line(prompt: &str) -> Option<String> {
                 x86_64::instructions::interrupts::enable();
                 screen::flush();
             }
-            None => x86_64::instructions::interrupts::enable_and_hlt(),
+            None if background.is_some_and(|b| (b.due)()) => {
+                x86_64::instructions::interrupts::enable();
+                let text = background.map(|b| (b.run)()).unwrap_or_default();
+                editor.print_above(prompt, &text, &mut Raw);
+            }
+            None => {
+                // Halted time counts as idle in the CPU's tick accounting.
+                let me = crate::arch::x86_64::percpu::current();
+                me.sleeping.store(1, core::sync::atomic::Ordering::Relaxed);
+                x86_64::instructions::interrupts::enable_and_hlt();
+                me.sleeping.store(0, core::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 }

@@ -23,12 +23,18 @@ pub fn test_commands() -> bool {
     TEST_COMMANDS.load(Ordering::Relaxed)
 }
 
+/// Jobs run at the prompt (see `task::jobs`).
+static JOBS: console::Background = console::Background {
+    due: crate::task::jobs::due,
+    run: crate::task::jobs::run_due,
+};
+
 pub fn run() -> ! {
     registry::check();
     loop {
         let prompt = paint(Style::BoldGreen, PROMPT);
         let prompt = alloc::format!("{prompt}");
-        if let Some(line) = console::read_line(&prompt) {
+        if let Some(line) = console::read_line_with(&prompt, Some(&JOBS)) {
             execute(&line);
         }
     }

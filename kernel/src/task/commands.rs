@@ -1,14 +1,185 @@
 //! The handlers of the task commands (described in
 //! `klib::registry::commands::tasks`).
 
-use super::team;
+use super::{jobs, team};
 use crate::shell::registry::Handlers;
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 use klib::outln;
 use klib::registry::{Invocation, Output};
 
-pub static HANDLERS: Handlers = &[("team", cmd_team), ("test-team", cmd_test_team)];
+pub static HANDLERS: Handlers = &[
+    ("ps", cmd_ps),
+    ("kill", cmd_kill),
+    ("after", cmd_after),
+    ("every", cmd_every),
+    ("remind", cmd_remind),
+    ("team", cmd_team),
+    ("test-team", cmd_test_team),
+];
+
+/// CPU time from timer ticks (100 a second on every CPU).
+fn ticks_time(ticks: u64) -> String {
+    alloc::format!("{:.2} s", ticks as f64 / crate::time::TICK_HZ as f64)
+}
+
+/// One line of `/ps`: id, what, state, CPU, next run, runs, CPU time.
+fn ps_row(out: &mut Output, [id, what, state, cpu, next, runs, time]: [&str; 7]) {
+    outln!(
+        out,
+        "{id:<8} {what:<30} {state:<8} {cpu:>3} {next:>9} {runs:>5} {time:>9}"
+    );
+}
+
+/// `/ps`: the fixed tasks of every running CPU (the console and its idle
+/// loop on CPU 0, a compute worker and its idle time on the others), then
+/// the jobs.
+fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
+    use crate::arch::x86_64::percpu::{self, State};
+    ps_row(
+        out,
+        ["ID", "WHAT", "STATE", "CPU", "NEXT", "RUNS", "CPU TIME"],
+    );
+    for (i, c) in percpu::all().iter().enumerate() {
+        let busy_state = match c.state() {
+            State::Shell => "running",
+            State::Idle => "idle",
+            State::Working => "working",
+            _ => continue,
+        };
+        let ticks = c.ticks.load(Ordering::Relaxed);
+        let busy = c.busy_ticks.load(Ordering::Relaxed).min(ticks);
+        let cpu = alloc::format!("{i}");
+        let (id, what) = if i == 0 {
+            (String::from("console"), "shell, conversation and jobs")
+        } else {
+            (alloc::format!("worker{i}"), "compute-team worker")
+        };
+        ps_row(
+            out,
+            [&id, what, busy_state, &cpu, "-", "-", &ticks_time(busy)],
+        );
+        ps_row(
+            out,
+            [
+                &alloc::format!("idle{i}"),
+                "idle loop (halted)",
+                "-",
+                &cpu,
+                "-",
+                "-",
+                &ticks_time(ticks - busy),
+            ],
+        );
+    }
+    let now = crate::time::uptime().as_millis() as u64;
+    let table = jobs::JOBS.lock();
+    for j in table.list() {
+        let what = match j.kind {
+            klib::jobs::Kind::Every => alloc::format!(
+                "every {} {}",
+                klib::registry::value::format_duration(j.period_ms),
+                j.what
+            ),
+            k => alloc::format!("{} {}", k.name(), j.what),
+        };
+        let what: String = if what.chars().count() > 30 {
+            what.chars().take(29).chain(core::iter::once('…')).collect()
+        } else {
+            what
+        };
+        let next = alloc::format!("in {:.1}s", j.due_ms.saturating_sub(now) as f64 / 1000.0);
+        ps_row(
+            out,
+            [
+                &alloc::format!("{}", j.id),
+                &what,
+                j.state.name(),
+                "0",
+                &next,
+                &alloc::format!("{}", j.runs),
+                &alloc::format!("{:.3} s", j.cpu_us as f64 / 1e6),
+            ],
+        );
+    }
+    outln!(
+        out,
+        "{} job{} of at most {}; jobs run on CPU 0 at the prompt",
+        table.len(),
+        if table.len() == 1 { "" } else { "s" },
+        klib::jobs::MAX_JOBS
+    );
+    Ok(())
+}
+
+fn cmd_kill(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    let id = inv.str("id").unwrap_or("");
+    if let Ok(n) = id.parse::<u32>() {
+        let job = jobs::JOBS
+            .lock()
+            .kill(n)
+            .map_err(|e| alloc::format!("{e}"))?;
+        outln!(
+            out,
+            "killed job {n} ({} {}) after {} runs",
+            job.kind.name(),
+            job.what,
+            job.runs
+        );
+        return Ok(());
+    }
+    let cpu_of = |prefix: &str| {
+        id.strip_prefix(prefix)
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    if id == "console" {
+        Err(String::from(
+            "the console can not be killed (Ctrl-C stops a reply or a running command)",
+        ))
+    } else if let Some(c) = cpu_of("idle") {
+        Err(alloc::format!(
+            "idle{c} is CPU {c}'s idle loop: it can not be killed"
+        ))
+    } else if let Some(c) = cpu_of("worker") {
+        Err(alloc::format!(
+            "worker{c} is CPU {c}'s compute-team worker: it can not be killed (/team N uses fewer CPUs)"
+        ))
+    } else {
+        Err(alloc::format!("no task or job {id:?}; /ps lists them"))
+    }
+}
+
+fn add_job(
+    kind: klib::jobs::Kind,
+    inv: &Invocation,
+    arg: &str,
+    out: &mut Output,
+) -> Result<(), String> {
+    let ms = inv.millis(inv.spec.args[0].name).unwrap_or(0);
+    let what = inv.str(arg).unwrap_or("");
+    let id = jobs::add(kind, ms, what)?;
+    let when = klib::registry::value::format_duration(ms);
+    match kind {
+        klib::jobs::Kind::Every => {
+            outln!(out, "job {id}: {what} every {when} (/kill {id} stops it)")
+        }
+        klib::jobs::Kind::After => outln!(out, "job {id}: {what} in {when}"),
+        klib::jobs::Kind::Remind => outln!(out, "reminder {id} in {when}"),
+    }
+    Ok(())
+}
+
+fn cmd_after(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    add_job(klib::jobs::Kind::After, inv, "command", out)
+}
+
+fn cmd_every(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    add_job(klib::jobs::Kind::Every, inv, "command", out)
+}
+
+fn cmd_remind(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    add_job(klib::jobs::Kind::Remind, inv, "text", out)
+}
 
 fn cmd_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
     let running = crate::arch::smp::started().running;

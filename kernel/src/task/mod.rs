@@ -1,5 +1,7 @@
 //! Work on every CPU: the compute team that the model's matrix work is
-//! split over (one pinned worker per CPU).
+//! split over (one pinned worker per CPU), and jobs (commands run later or
+//! repeatedly at the prompt, reminders).
 
 pub mod commands;
+pub mod jobs;
 pub mod team;

@@ -1,8 +1,89 @@
-//! Work on every CPU: the compute team (and, later, tasks and jobs).
+//! Work on every CPU: the compute team, the task list, and jobs (commands
+//! run later or repeatedly, reminders; see `crate::jobs`).
 
 use crate::registry::spec::{Arg, Audience, Kind, Spec, Tier};
 
+/// The longest delay or period of a job: a week.
+const WEEK_MS: u64 = 7 * 24 * 3_600_000;
+
 pub static TASKS: &[Spec] = &[
+    Spec {
+        name: "ps",
+        args: &[],
+        help: "list the tasks on every CPU and the jobs: id, what, state, next run, runs, CPU time",
+        tier: Tier::Read,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "kill",
+        args: &[Arg::req(
+            "id",
+            Kind::Word,
+            "the job's number as /ps shows it",
+        )],
+        help: "stop a job (it does not run again)",
+        tier: Tier::Destructive,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "after",
+        args: &[
+            Arg::req(
+                "delay",
+                Kind::Duration {
+                    min_ms: 0,
+                    max_ms: WEEK_MS,
+                },
+                "how long to wait: 500ms, 5s, 2m, 1h",
+            ),
+            Arg::req(
+                "command",
+                Kind::Command,
+                "the command to run then, e.g. /mem (not a job command)",
+            ),
+        ],
+        help: "run a command once, later, at the prompt",
+        tier: Tier::Write,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "every",
+        args: &[
+            Arg::req(
+                "period",
+                Kind::Duration {
+                    min_ms: crate::jobs::MIN_PERIOD_MS,
+                    max_ms: WEEK_MS,
+                },
+                "how often: 1s at least, e.g. 10s, 5m, 1h",
+            ),
+            Arg::req(
+                "command",
+                Kind::Command,
+                "the command to repeat, e.g. /mem (not a job command)",
+            ),
+        ],
+        help: "repeat a command every period, at the prompt, until /kill",
+        tier: Tier::Write,
+        audience: Audience::Person,
+    },
+    Spec {
+        name: "remind",
+        args: &[
+            Arg::req(
+                "delay",
+                Kind::Duration {
+                    min_ms: 0,
+                    max_ms: WEEK_MS,
+                },
+                "how long to wait: 500ms, 5s, 2m, 1h",
+            ),
+            Arg::req("text", Kind::Text, "what to print then"),
+        ],
+        help: "print a reminder above the prompt after a while",
+        tier: Tier::Write,
+        audience: Audience::Person,
+    },
     Spec {
         name: "team",
         args: &[
