@@ -697,6 +697,13 @@ mod tests {
         h.type_bytes(b"\x15fresh\r");
         assert_eq!(h.lines()[2], "fresh");
         assert!(!h.screen.done.last().unwrap().contains("cut"));
-        assert!(!h.screen.done.iter().rev().nth(1).unwrap().contains("the line was cut"));
+        assert!(!h
+            .screen
+            .done
+            .iter()
+            .rev()
+            .nth(1)
+            .unwrap()
+            .contains("the line was cut"));
     }
 }
