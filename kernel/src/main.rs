@@ -104,6 +104,7 @@ extern "C" fn kernel_main() -> ! {
     log::debug!("PCI: {} functions", devices.len());
     drivers::virtio::blk::init(devices);
     fs::init();
+    agent::audit_log::init();
 
     let cpus = arch::x86_64::smp::start_aps(&platform.ap_apic_ids);
     task::team::set_size(usize::MAX);

@@ -90,9 +90,8 @@ fn check_pack(img: &Path, gguf: &Path) -> usize {
     let (template, _) = conversation::template_for(&g);
     // The pack's system prompt: the registry's commands as tools, in the
     // model's format.
-    let system = model_loader::agent::registry_system_prompt(
-        model_loader::agent::ToolFormat::from_gguf(&g),
-    );
+    let system =
+        model_loader::agent::registry_system_prompt(model_loader::agent::ToolFormat::from_gguf(&g));
     let opts = || Options {
         n_ctx: 4096,
         max_reply_tokens: 4,

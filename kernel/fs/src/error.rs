@@ -31,6 +31,8 @@ pub enum FsError {
     InUse(String),
     /// Moving a directory into itself.
     IntoItself(String),
+    /// A file only the kernel writes (the audit log, [`crate::path::KERNEL_OWNED`]).
+    KernelOwned(String),
     /// The disk is full.
     NoSpace,
     /// The file is larger than the operation allows.
@@ -74,6 +76,10 @@ impl fmt::Display for FsError {
             FsError::IsRoot => f.write_str("not allowed on the root directory"),
             FsError::InUse(p) => write!(f, "{p}: is or holds the current directory (cd elsewhere first)"),
             FsError::IntoItself(p) => write!(f, "cannot move {p} into itself"),
+            FsError::KernelOwned(p) => write!(
+                f,
+                "{p}: only the kernel writes this file (it is append-only; rm removes it)"
+            ),
             FsError::NoSpace => f.write_str("disk full: nothing was changed (free space with rm)"),
             FsError::TooLarge(p) => write!(f, "{p}: file too large"),
             FsError::NotFormatted => f.write_str("no filesystem on the disk"),

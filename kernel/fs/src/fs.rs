@@ -166,7 +166,17 @@ impl<D: BlockDevice> Fs<D> {
         if self.stat(&p)?.kind == Kind::Dir {
             return Err(FsError::IsDir(p));
         }
-        self.lfs.read_file(&p, limit)
+        self.lfs.read_file(&p, 0, false, limit)
+    }
+
+    /// Reads the last `n` bytes of a file (all of it if it is shorter): the
+    /// bytes and the file's size.
+    pub fn read_tail(&mut self, path: &str, n: u64) -> Result<(Vec<u8>, u64), FsError> {
+        let p = norm(path)?;
+        if self.stat(&p)?.kind == Kind::Dir {
+            return Err(FsError::IsDir(p));
+        }
+        self.lfs.read_file(&p, n, true, usize::MAX)
     }
 
     /// Reads a whole file.

@@ -352,8 +352,15 @@ impl<D: BlockDevice> Lfs<D> {
         self.result(code, path).map(drop)
     }
 
-    /// Reads up to `limit` bytes of a file; returns them and the file size.
-    pub fn read_file(&mut self, path: &str, limit: usize) -> Result<(Vec<u8>, u64), FsError> {
+    /// Reads up to `limit` bytes of a file from byte `offset` (from its end
+    /// if `from_end`); returns them and the file size.
+    pub fn read_file(
+        &mut self,
+        path: &str,
+        offset: u64,
+        from_end: bool,
+        limit: usize,
+    ) -> Result<(Vec<u8>, u64), FsError> {
         let mut f = self.open(path, ll::lfs_open_flags_LFS_O_RDONLY as c_int)?;
         // SAFETY: open file handle.
         let size = unsafe { ll::lfs_file_size(self.lfs(), &mut *f.file) };
@@ -364,7 +371,27 @@ impl<D: BlockDevice> Lfs<D> {
                 return Err(e);
             }
         };
-        let want = (size as usize).min(limit);
+        let start = if from_end {
+            size.saturating_sub(offset)
+        } else {
+            offset.min(size)
+        };
+        if start > 0 {
+            // SAFETY: open file handle; `start` is within the file.
+            let r = unsafe {
+                ll::lfs_file_seek(
+                    self.lfs(),
+                    &mut *f.file,
+                    start as ll::lfs_soff_t,
+                    ll::lfs_whence_flags_LFS_SEEK_SET as c_int,
+                )
+            };
+            if let Err(e) = self.result(r, path) {
+                let _ = self.close(f, path);
+                return Err(e);
+            }
+        }
+        let want = ((size - start) as usize).min(limit);
         let mut buf = vec![0u8; want];
         let mut got = 0;
         let mut err = None;

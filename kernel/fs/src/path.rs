@@ -21,6 +21,18 @@ pub const PATH_MAX: usize = 1024;
 pub const TEMP_PREFIX: &str = ".~";
 
 /// Checks one name (a path component).
+/// Files that only the kernel writes: commands may read and remove them,
+/// never write, append to, or move them (or move something onto them).
+pub const KERNEL_OWNED: &[&str] = &["/log/audit.log"];
+
+/// Refuses a resolved path that names a kernel-owned file.
+pub fn check_writable(p: &str) -> Result<(), FsError> {
+    if KERNEL_OWNED.contains(&p) {
+        return Err(FsError::KernelOwned(p.into()));
+    }
+    Ok(())
+}
+
 pub fn check_name(name: &str) -> Result<(), FsError> {
     if name.len() > NAME_MAX {
         return Err(FsError::NameTooLong(name.to_string()));

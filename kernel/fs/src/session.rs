@@ -156,6 +156,7 @@ impl Session {
         text: &str,
     ) -> Result<String, FsError> {
         let p = self.resolve(p)?;
+        path::check_writable(&p)?;
         let mut data = String::from(text);
         if !data.ends_with('\n') {
             data.push('\n');
@@ -172,6 +173,7 @@ impl Session {
         text: &str,
     ) -> Result<String, FsError> {
         let p = self.resolve(p)?;
+        path::check_writable(&p)?;
         let mut line = String::with_capacity(text.len() + 1);
         line.push_str(text);
         line.push('\n');
@@ -209,6 +211,13 @@ impl Session {
         to: &str,
     ) -> Result<String, FsError> {
         let (from, to) = (self.resolve(from)?, self.resolve(to)?);
+        path::check_writable(&from)?;
+        path::check_writable(&to)?;
+        if let Some((_, name)) = path::split(&from) {
+            if fs.stat(&to).is_ok_and(|e| e.kind == crate::Kind::Dir) {
+                path::check_writable(&path::join(&to, name))?;
+            }
+        }
         let to = fs.rename(&from, &to)?;
         Ok(format!("moved {from} to {to}"))
     }

@@ -327,3 +327,51 @@ fn the_crash_loop_runs_and_replays() {
     let log = snap["/crash/log"].as_ref().unwrap();
     assert_eq!(log.iter().filter(|&&b| b == b'\n').count(), 50);
 }
+
+#[test]
+fn read_tail_gives_the_last_bytes() {
+    let mut fs = fresh(1 << 20);
+    let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    fs.write("/t.txt", text.as_bytes()).unwrap();
+    let (tail, size) = fs.read_tail("/t.txt", 10).unwrap();
+    assert_eq!(size, text.len() as u64);
+    assert_eq!(tail, &text.as_bytes()[text.len() - 10..]);
+    let (all, _) = fs.read_tail("/t.txt", 1 << 30).unwrap();
+    assert_eq!(all, text.as_bytes());
+    assert!(matches!(fs.read_tail("/", 10), Err(FsError::IsDir(_))));
+    assert!(matches!(
+        fs.read_tail("/none", 10),
+        Err(FsError::NotFound(_))
+    ));
+}
+
+#[test]
+fn the_audit_log_is_written_only_by_the_kernel() {
+    let mut fs = fresh(SMALL);
+    let s = Session::new();
+    fs.mkdir("/log").unwrap();
+    fs.append("/log/audit.log", b"{\"entry\": 1}\n").unwrap();
+    s.write(&mut fs, "other.txt", "x").unwrap();
+    s.mkdir(&mut fs, "d").unwrap();
+    s.write(&mut fs, "d/audit.log", "x").unwrap();
+    let before = fs.walk("/").unwrap();
+    let refused =
+        "/log/audit.log: only the kernel writes this file (it is append-only; rm removes it)";
+    let cases = [
+        s.write(&mut fs, "/log/audit.log", "forged"),
+        s.append(&mut fs, "log/audit.log", "forged"),
+        s.mv(&mut fs, "/log/audit.log", "/elsewhere"),
+        s.mv(&mut fs, "/other.txt", "/log/audit.log"),
+        s.mv(&mut fs, "/d/audit.log", "/log"),
+    ];
+    for c in cases {
+        assert_eq!(c.unwrap_err().to_string(), refused);
+    }
+    assert_eq!(fs.walk("/").unwrap(), before);
+    assert_eq!(
+        s.cat(&mut fs, "/log/audit.log").unwrap().text,
+        "{\"entry\": 1}\n"
+    );
+    s.rm(&mut fs, "/log/audit.log", false).unwrap();
+    assert!(!fs.exists("/log/audit.log").unwrap());
+}

@@ -4,8 +4,9 @@
 //! policy asks for it, run through the registry like a typed command, and
 //! every command, typed or proposed, is appended to the audit log.
 //!
-//! The audit log is kept in memory ([`AUDIT`]) until the filesystem lands;
-//! writing it to `/log/audit.log` is a change in [`append`] only.
+//! The audit log is `/log/audit.log` ([`audit_log`]).
+
+pub mod audit_log;
 
 use crate::console::style::{paint, Style};
 use crate::drivers::rtc;
@@ -15,12 +16,7 @@ use alloc::format;
 use alloc::string::String;
 use klib::registry::{Invocation, Output};
 use klib::{out, outln};
-use model_loader::agent::audit::{self, AuditLog};
 use model_loader::agent::{Answer, Decision, Origin, Os, Record};
-use spin::Mutex;
-
-/// The audit log (in memory for now).
-static AUDIT: Mutex<AuditLog> = Mutex::new(AuditLog::new());
 
 /// Appends one record to the audit log.
 pub fn append(r: &Record) {
@@ -28,7 +24,7 @@ pub fn append(r: &Record) {
         Some(dt) => format!("{dt}"),
         None => format!("uptime {:.3}s", time::uptime().as_secs_f64()),
     };
-    AUDIT.lock().append(r, &t);
+    audit_log::append(r, &t);
 }
 
 /// Records a command the person typed (valid or not) and its result.
@@ -102,23 +98,8 @@ pub static HANDLERS: Handlers = &[("audit", cmd_audit), ("explain", cmd_explain)
 
 fn cmd_audit(inv: &Invocation, out: &mut Output) -> Result2 {
     let n = inv.int("count").unwrap_or(10) as usize;
-    let log = AUDIT.lock();
-    if log.lines == 0 {
-        outln!(out, "the audit log is empty");
-        return Ok(());
-    }
-    for l in log.tail(n) {
+    for l in audit_log::report(n) {
         outln!(out, "{l}");
-    }
-    match audit::verify(&log.text) {
-        Ok(k) => outln!(
-            out,
-            "({k} entries, hash chain intact; kept in memory: there is no filesystem yet)"
-        ),
-        Err(k) => outln!(
-            out,
-            "(the hash chain breaks at entry {k}: the log was changed)"
-        ),
     }
     Ok(())
 }

@@ -67,7 +67,13 @@ pub fn line(r: &Record, time: &str, prev: u64) -> (String, u64) {
 /// Checks a log's chain: `Ok(lines)` or the 1-based number of the first
 /// line that does not fit.
 pub fn verify(log: &str) -> Result<usize, usize> {
-    let mut prev = GENESIS;
+    verify_after(log, GENESIS)
+}
+
+/// Checks the chain of the lines that follow the line whose hash is `prev`
+/// (e.g. the end of a long log: `prev` is [`prev_of`] its first line).
+pub fn verify_after(log: &str, prev: u64) -> Result<usize, usize> {
+    let mut prev = prev;
     let mut n = 0;
     for (i, l) in log.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let bad = Err(i + 1);
@@ -91,9 +97,25 @@ pub fn verify(log: &str) -> Result<usize, usize> {
     Ok(n)
 }
 
-/// An audit log kept in memory (until the filesystem lands, the kernel
-/// keeps it here; switching to `/log/audit.log` is one change in
-/// [`AuditLog::append`]'s caller).
+fn hex_field(l: &str, key: &str) -> Option<u64> {
+    match json::parse(l).ok()?.get(key)? {
+        Json::Str(h) if h.len() == 16 => u64::from_str_radix(h, 16).ok(),
+        _ => None,
+    }
+}
+
+/// The hash a line carries (what the next line's `prev` must be).
+pub fn hash_of(line: &str) -> Option<u64> {
+    hex_field(line, "hash")
+}
+
+/// The previous line's hash that a line names.
+pub fn prev_of(line: &str) -> Option<u64> {
+    hex_field(line, "prev")
+}
+
+/// An audit log kept in memory (the host's evaluation; the kernel appends
+/// the same lines to `/log/audit.log`).
 #[derive(Default)]
 pub struct AuditLog {
     pub text: String,
@@ -172,6 +194,12 @@ mod tests {
         let first = log.text.lines().next().unwrap();
         assert!(first.starts_with("{\"time\": \"2026-12-05T08:00:00Z\", \"origin\": \"model\", \"raw\": \"{\\\"name\\\": \\\"rm\\\"}\", \"command\": \"/rm /a\", \"tier\": \"destructive\", \"decision\": \"declined\", \"status\": \"ok\", \"duration_ms\": 1, \"prev\": \"0000000000000000\", \"hash\": \""), "{first}");
         assert_eq!(log.tail(1).count(), 1);
+        // The end of a log checks on its own, from its first line's prev.
+        let second = log.text.lines().nth(1).unwrap();
+        let rest: String = log.text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        assert_eq!(verify_after(&rest, prev_of(second).unwrap()), Ok(2));
+        assert_eq!(prev_of(second), hash_of(first));
+        assert_eq!(hash_of("{\"hash\": \"12\"}"), None);
         assert!(log.tail(1).next().unwrap().contains("no clock"));
         // Change a decision, drop a line, swap lines: all show.
         let edited = log.text.replacen("declined", "confirmed", 1);

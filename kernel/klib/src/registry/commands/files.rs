@@ -135,10 +135,14 @@ pub static FILES: &[Spec] = &[
         name: "test-fs-bench",
         args: &[Arg::req(
             "kib",
-            Kind::Int { min: 1, max: 64 << 10 },
+            Kind::Int {
+                min: 1,
+                max: 64 << 10,
+            },
             "size of the file to write and read back, in KiB",
         )],
-        help: "time writing (committed and flushed) and reading a file of that size (/fs-bench.bin)",
+        help:
+            "time writing (committed and flushed) and reading a file of that size (/fs-bench.bin)",
         tier: Tier::Write,
         audience: Audience::Test,
     },

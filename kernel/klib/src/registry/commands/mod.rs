@@ -3,16 +3,16 @@
 //! hardware-free so that the host can render the model's tool list from
 //! them.
 
-mod files;
 mod agent;
+mod files;
 mod model;
 mod system;
 mod tasks;
 
 use super::spec::Spec;
 
-pub use files::FILES;
 pub use agent::AGENT;
+pub use files::FILES;
 pub use model::MODEL;
 pub use system::SYSTEM;
 pub use tasks::TASKS;
