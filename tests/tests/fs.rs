@@ -103,6 +103,14 @@ fn persists(firmware: Firmware, test: &str) {
         fs.read_all("/logs/day.log").unwrap(),
         b"first line\nsecond line\n"
     );
+    // Every typed command is in the audit log, hash-chained.
+    let log = String::from_utf8(fs.read_all("/log/audit.log").unwrap()).unwrap();
+    assert!(
+        log.contains("\"raw\": \"/write note.txt hello persistent world\"")
+            && log.contains("\"raw\": \"/rm /logs\""),
+        "{log}"
+    );
+    let entries = model_loader::agent::audit::verify(&log).expect("the audit chain holds");
     drop(fs);
 
     // And the next boot too.
@@ -111,6 +119,18 @@ fn persists(firmware: Firmware, test: &str) {
     assert!(cat.contains("hello persistent world"), "{cat}");
     let cat = m.command("/cat /logs/day.log");
     assert!(cat.contains("first line\nsecond line"), "{cat}");
+    // The audit log goes on from the first boot's last entry; only the
+    // kernel writes it.
+    let e = m.command("/append /log/audit.log forged");
+    assert!(e.contains("only the kernel writes this file"), "{e}");
+    let audit = m.command("/audit 3");
+    assert!(
+        audit.contains(&format!(
+            "({} entries of /log/audit.log, hash chain intact",
+            entries + 3
+        )),
+        "{audit}"
+    );
     shutdown(&mut m);
 }
 

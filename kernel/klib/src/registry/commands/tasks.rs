@@ -12,7 +12,7 @@ pub static TASKS: &[Spec] = &[
         args: &[],
         help: "list the tasks on every CPU and the jobs: id, what, state, next run, runs, CPU time",
         tier: Tier::Read,
-        audience: Audience::Person,
+        audience: Audience::Everyone,
     },
     Spec {
         name: "kill",
@@ -23,7 +23,7 @@ pub static TASKS: &[Spec] = &[
         )],
         help: "stop a job (it does not run again)",
         tier: Tier::Destructive,
-        audience: Audience::Person,
+        audience: Audience::Everyone,
     },
     Spec {
         name: "after",
@@ -44,7 +44,7 @@ pub static TASKS: &[Spec] = &[
         ],
         help: "run a command once, later, at the prompt",
         tier: Tier::Write,
-        audience: Audience::Person,
+        audience: Audience::Everyone,
     },
     Spec {
         name: "every",
@@ -65,7 +65,7 @@ pub static TASKS: &[Spec] = &[
         ],
         help: "repeat a command every period, at the prompt, until /kill",
         tier: Tier::Write,
-        audience: Audience::Person,
+        audience: Audience::Everyone,
     },
     Spec {
         name: "remind",
@@ -82,7 +82,7 @@ pub static TASKS: &[Spec] = &[
         ],
         help: "print a reminder above the prompt after a while",
         tier: Tier::Write,
-        audience: Audience::Person,
+        audience: Audience::Everyone,
     },
     Spec {
         name: "team",
