@@ -15,6 +15,7 @@ use core::fmt;
 use crate::ggml::GgmlType;
 use crate::gguf::Gguf;
 use crate::hparams::HParams;
+use crate::quant::matrix::ActType;
 use crate::quant::SUPPORTED_WEIGHT_TYPES;
 use crate::tokenizer::PreTokenizer;
 
@@ -46,6 +47,13 @@ pub enum Problem {
     },
     /// A tensor the decoder does not use (it would be silently ignored).
     UnexpectedTensor(String),
+    /// A supported type where this tensor cannot have it (a norm or bias
+    /// must be F32 or F16; a matrix row must be whole blocks).
+    TensorType {
+        name: String,
+        ty: GgmlType,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -78,6 +86,9 @@ impl fmt::Display for Problem {
             ),
             Problem::UnexpectedTensor(n) => {
                 write!(f, "tensor `{n}` is not used by our decoder")
+            }
+            Problem::TensorType { name, ty, why } => {
+                write!(f, "tensor `{name}` has type {ty}: {why}")
             }
         }
     }
@@ -201,6 +212,28 @@ fn check_tensors(g: &Gguf<'_>, hp: &HParams, problems: &mut Vec<Problem>) {
                         expected: shape.clone(),
                         found,
                     });
+                } else if SUPPORTED_WEIGHT_TYPES.contains(&t.ty) {
+                    // What `model::vector` and `model::matrix` accept (found
+                    // by the `gguf` fuzz target: a Q5_0 norm passed).
+                    let why = if shape.len() == 1 {
+                        (!matches!(t.ty, GgmlType::F32 | GgmlType::F16))
+                            .then_some("a norm or bias must be F32 or F16")
+                    } else {
+                        match ActType::for_weight(t.ty) {
+                            None => Some("not usable as a weight matrix"),
+                            Some(a) if !(shape[0] as usize).is_multiple_of(a.block_len()) => {
+                                Some("its rows are not a whole number of blocks")
+                            }
+                            Some(_) => None,
+                        }
+                    };
+                    if let Some(why) = why {
+                        problems.push(Problem::TensorType {
+                            name: name.clone(),
+                            ty: t.ty,
+                            why,
+                        });
+                    }
                 }
             }
         }
@@ -334,6 +367,24 @@ mod tests {
             matches!(&p[0], Problem::Architecture(Some(a)) if a == "gpt2"),
             "{p:?}"
         );
+    }
+
+    /// Regression (fuzz target `gguf`): a Q5_0 norm passed the check, and
+    /// the model then did not load.
+    #[test]
+    fn a_quantized_norm_is_refused_by_the_check() {
+        let bytes = tiny(
+            "llama",
+            "",
+            Some(("blk.0.attn_norm.weight", GgmlType::Q5_0)),
+        );
+        let p = problems(&bytes);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(
+            format!("{}", p[0]),
+            "tensor `blk.0.attn_norm.weight` has type Q5_0: a norm or bias must be F32 or F16"
+        );
+        assert!(crate::model::Model::load(&bytes).is_err());
     }
 
     #[test]
