@@ -274,6 +274,41 @@ fn check_shape(t: &TensorInfo<'_>, expected: &[u64]) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Why a tensor of type `ty` with (checked) GGML dims `shape` cannot be a
+/// vector (`[len]`: F32 or F16 only) or a weight matrix (`[n_cols, n_rows]`:
+/// a type the kernels multiply, rows of whole blocks); `None` if it can.
+/// [`crate::support::check`] names the same problems.
+pub(crate) fn type_problem(ty: GgmlType, shape: &[u64]) -> Option<&'static str> {
+    if shape.len() == 1 {
+        return (!matches!(ty, GgmlType::F32 | GgmlType::F16))
+            .then_some("a norm or bias must be F32 or F16");
+    }
+    match ActType::for_weight(ty) {
+        None => Some("not usable as a weight matrix"),
+        Some(a) if !(shape[0] as usize).is_multiple_of(a.block_len()) => {
+            Some("its rows are not a whole number of blocks")
+        }
+        Some(_) => None,
+    }
+}
+
+/// The tensor `name` with GGML dims `shape`, if its type suits the shape.
+fn typed<'g, 'a>(
+    gguf: &'g Gguf<'a>,
+    name: &str,
+    shape: &[u64],
+) -> Result<&'g TensorInfo<'a>, ModelError> {
+    let t = tensor(gguf, name)?;
+    check_shape(t, shape)?;
+    match type_problem(t.ty, shape) {
+        Some(_) => Err(ModelError::UnsupportedType {
+            name: name.to_string(),
+            ty: t.ty,
+        }),
+        None => Ok(t),
+    }
+}
+
 /// A weight matrix of `n_rows` rows of `n_cols` (GGML dims `[n_cols, n_rows]`).
 fn matrix<'a>(
     gguf: &Gguf<'a>,
@@ -281,29 +316,13 @@ fn matrix<'a>(
     n_cols: u64,
     n_rows: u64,
 ) -> Result<QMatrix<'a>, ModelError> {
-    let t = tensor(gguf, name)?;
-    check_shape(t, &[n_cols, n_rows])?;
-    let unsupported = || ModelError::UnsupportedType {
-        name: name.to_string(),
-        ty: t.ty,
-    };
-    let act = ActType::for_weight(t.ty).ok_or_else(unsupported)?;
-    if !(n_cols as usize).is_multiple_of(act.block_len()) {
-        return Err(unsupported());
-    }
+    let t = typed(gguf, name, &[n_cols, n_rows])?;
     QMatrix::new(t.ty, n_cols as usize, n_rows as usize, t.data).map_err(ModelError::Quant)
 }
 
 /// A vector of `len` floats (F32 or F16), copied.
 fn vector(gguf: &Gguf<'_>, name: &str, len: u64) -> Result<Vec<f32>, ModelError> {
-    let t = tensor(gguf, name)?;
-    check_shape(t, &[len])?;
-    if !matches!(t.ty, GgmlType::F32 | GgmlType::F16) {
-        return Err(ModelError::UnsupportedType {
-            name: name.to_string(),
-            ty: t.ty,
-        });
-    }
+    let t = typed(gguf, name, &[len])?;
     let mut out = vec![0.0; len as usize];
     dequantize_row(t.ty, t.data, &mut out)?;
     Ok(out)

@@ -15,7 +15,6 @@ use core::fmt;
 use crate::ggml::GgmlType;
 use crate::gguf::Gguf;
 use crate::hparams::HParams;
-use crate::quant::matrix::ActType;
 use crate::quant::SUPPORTED_WEIGHT_TYPES;
 use crate::tokenizer::PreTokenizer;
 
@@ -213,21 +212,9 @@ fn check_tensors(g: &Gguf<'_>, hp: &HParams, problems: &mut Vec<Problem>) {
                         found,
                     });
                 } else if SUPPORTED_WEIGHT_TYPES.contains(&t.ty) {
-                    // What `model::vector` and `model::matrix` accept (found
-                    // by the `gguf` fuzz target: a Q5_0 norm passed).
-                    let why = if shape.len() == 1 {
-                        (!matches!(t.ty, GgmlType::F32 | GgmlType::F16))
-                            .then_some("a norm or bias must be F32 or F16")
-                    } else {
-                        match ActType::for_weight(t.ty) {
-                            None => Some("not usable as a weight matrix"),
-                            Some(a) if !(shape[0] as usize).is_multiple_of(a.block_len()) => {
-                                Some("its rows are not a whole number of blocks")
-                            }
-                            Some(_) => None,
-                        }
-                    };
-                    if let Some(why) = why {
+                    // What the loader accepts (found by the `gguf` fuzz
+                    // target: a Q5_0 norm passed).
+                    if let Some(why) = crate::model::type_problem(t.ty, shape) {
                         problems.push(Problem::TensorType {
                             name: name.clone(),
                             ty: t.ty,
