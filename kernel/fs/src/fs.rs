@@ -273,20 +273,28 @@ impl<D: BlockDevice> Fs<D> {
         Ok(n + 1)
     }
 
+    /// Where renaming (normalised) `from` to `to` puts it: into `to` if
+    /// that is a directory, else `to` itself.
+    pub fn rename_target(&mut self, from: &str, to: &str) -> Result<String, FsError> {
+        let to = norm(to)?;
+        if self.exists(&to)? && self.stat(&to)?.kind == Kind::Dir {
+            let name = path::split(from).map(|(_, n)| n).unwrap_or_default();
+            return Ok(path::join(&to, name));
+        }
+        Ok(to)
+    }
+
     /// Renames `from` to `to`, atomically. If `to` is a directory, `from`
-    /// moves into it. An existing target is not replaced. Returns the new
-    /// path.
+    /// moves into it ([`Fs::rename_target`]). An existing target is not
+    /// replaced. Returns the new path.
     pub fn rename(&mut self, from: &str, to: &str) -> Result<String, FsError> {
         let from = norm(from)?;
-        let mut to = norm(to)?;
+        let to = norm(to)?;
         if from == "/" {
             return Err(FsError::IsRoot);
         }
         let what = self.stat(&from)?;
-        if self.exists(&to)? && self.stat(&to)?.kind == Kind::Dir {
-            let name = path::split(&from).map(|(_, n)| n).unwrap_or_default();
-            to = path::join(&to, name);
-        }
+        let to = self.rename_target(&from, &to)?;
         if to == from {
             return Ok(to);
         }

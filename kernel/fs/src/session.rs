@@ -212,12 +212,7 @@ impl Session {
     ) -> Result<String, FsError> {
         let (from, to) = (self.resolve(from)?, self.resolve(to)?);
         path::check_writable(&from)?;
-        path::check_writable(&to)?;
-        if let Some((_, name)) = path::split(&from) {
-            if fs.stat(&to).is_ok_and(|e| e.kind == crate::Kind::Dir) {
-                path::check_writable(&path::join(&to, name))?;
-            }
-        }
+        path::check_writable(&fs.rename_target(&from, &to)?)?;
         let to = fs.rename(&from, &to)?;
         Ok(format!("moved {from} to {to}"))
     }
