@@ -70,23 +70,23 @@ pub fn append(r: &Record, time: &str) {
     let prev = st.last;
     let written = fs::with(|m| -> Result<u64, FsError> {
         // A removed log (or /log) starts a new chain.
-        let prev = if m.fs.exists(PATH)? { prev } else { GENESIS };
-        if !m.fs.exists(DIR)? {
-            m.fs.mkdir(DIR)?;
-        }
+        let prev = if m.fs.exists(PATH)? {
+            prev
+        } else {
+            if !m.fs.exists(DIR)? {
+                m.fs.mkdir(DIR)?;
+            }
+            GENESIS
+        };
         let (mut line, h) = audit::line(r, time, prev);
         line.push('\n');
         m.fs.append(PATH, line.as_bytes())?;
         Ok(h)
-    });
+    })
+    .and_then(|w| w.map_err(|e| format!("{e}")));
     match written {
-        Ok(Ok(h)) => st.last = h,
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => format!("{e}"),
-                Err(e) => e,
-                Ok(Ok(_)) => unreachable!(),
-            };
+        Ok(h) => st.last = h,
+        Err(why) => {
             if st.failure.is_none() {
                 log::warn!("audit: {PATH} could not be written ({why}): entries are kept in memory");
             }

@@ -6,6 +6,16 @@ use crate::registry::spec::{Arg, Audience, Kind, Spec, Tier};
 /// The longest delay or period of a job: a week.
 const WEEK_MS: u64 = 7 * 24 * 3_600_000;
 
+/// The delay of `/after` and `/remind`.
+const DELAY: Arg = Arg::req(
+    "delay",
+    Kind::Duration {
+        min_ms: 0,
+        max_ms: WEEK_MS,
+    },
+    "how long to wait: 500ms, 5s, 2m, 1h",
+);
+
 pub static TASKS: &[Spec] = &[
     Spec {
         name: "ps",
@@ -28,14 +38,7 @@ pub static TASKS: &[Spec] = &[
     Spec {
         name: "after",
         args: &[
-            Arg::req(
-                "delay",
-                Kind::Duration {
-                    min_ms: 0,
-                    max_ms: WEEK_MS,
-                },
-                "how long to wait: 500ms, 5s, 2m, 1h",
-            ),
+            DELAY,
             Arg::req(
                 "command",
                 Kind::Command,
@@ -69,17 +72,7 @@ pub static TASKS: &[Spec] = &[
     },
     Spec {
         name: "remind",
-        args: &[
-            Arg::req(
-                "delay",
-                Kind::Duration {
-                    min_ms: 0,
-                    max_ms: WEEK_MS,
-                },
-                "how long to wait: 500ms, 5s, 2m, 1h",
-            ),
-            Arg::req("text", Kind::Text, "what to print then"),
-        ],
+        args: &[DELAY, Arg::req("text", Kind::Text, "what to print then")],
         help: "print a reminder above the prompt after a while",
         tier: Tier::Write,
         audience: Audience::Everyone,
