@@ -27,6 +27,8 @@ pub const TARGETS: &[(&str, usize)] = &[
     ("chat_template", 8192),
     ("line_editor", 1 << 14),
     ("command_line", 4096),
+    ("tool_call", 4096),
+    ("fs_path", 4096),
 ];
 
 /// Seconds per target in `cargo xtask test`.
