@@ -366,6 +366,10 @@ pub fn fault(kind: &str) {
             black_box(recurse(black_box(0)));
         }
         "panic" => panic!("deliberate panic from /test-fault"),
+        "oom" => {
+            let more = crate::mm::heap::available() as usize + (1 << 30);
+            black_box(alloc::vec::Vec::<u8>::with_capacity(black_box(more)));
+        }
         _ => println!("unknown fault {kind}"),
     }
     println!("the {kind} fault did not stop the kernel");

@@ -37,6 +37,9 @@ pub enum FsError {
     NoSpace,
     /// The file is larger than the operation allows.
     TooLarge(String),
+    /// Reading needs this many bytes of memory, which the allocator does
+    /// not have (the kernel adds how much it has: `mm::heap::OutOfMemory`).
+    OutOfMemory(u64),
     /// The disk holds no littlefs filesystem.
     NotFormatted,
     /// The disk is too small for a filesystem.
@@ -82,6 +85,7 @@ impl fmt::Display for FsError {
             ),
             FsError::NoSpace => f.write_str("disk full: nothing was changed (free space with rm)"),
             FsError::TooLarge(p) => write!(f, "{p}: file too large"),
+            FsError::OutOfMemory(n) => write!(f, "out of memory: needs {n} bytes"),
             FsError::NotFormatted => f.write_str("no filesystem on the disk"),
             FsError::TooSmall(b) => write!(f, "disk too small for a filesystem ({b} bytes)"),
             FsError::Corrupt => {

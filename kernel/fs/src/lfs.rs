@@ -392,7 +392,14 @@ impl<D: BlockDevice> Lfs<D> {
             }
         }
         let want = ((size - start) as usize).min(limit);
-        let mut buf = vec![0u8; want];
+        // The file's size comes from the disk: its buffer is allocated
+        // fallibly, so that a file larger than memory is an error.
+        let mut buf = Vec::new();
+        if buf.try_reserve_exact(want).is_err() {
+            let _ = self.close(f, path);
+            return Err(FsError::OutOfMemory(want as u64));
+        }
+        buf.resize(want, 0);
         let mut got = 0;
         let mut err = None;
         while got < want {

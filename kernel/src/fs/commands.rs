@@ -30,11 +30,19 @@ fn run(
     out: &mut Output,
     f: impl FnOnce(&mut super::Mounted) -> core::result::Result<String, kfs::FsError>,
 ) -> Result {
-    let text = super::with(f)?.map_err(|e| e.to_string())?;
+    let text = super::with(f)?.map_err(message)?;
     if !text.is_empty() {
         outln!(out, "{text}");
     }
     Ok(())
+}
+
+/// A filesystem error's line; running out of memory says how much is free.
+fn message(e: kfs::FsError) -> String {
+    match e {
+        kfs::FsError::OutOfMemory(n) => crate::mm::heap::OutOfMemory::of(n).to_string(),
+        e => e.to_string(),
+    }
 }
 
 fn arg<'a>(inv: &'a Invocation, name: &str) -> &'a str {
@@ -47,7 +55,7 @@ fn cmd_ls(inv: &Invocation, out: &mut Output) -> Result {
 
 fn cmd_cat(inv: &Invocation, out: &mut Output) -> Result {
     let cat =
-        super::with(|m| m.session.cat(&mut m.fs, arg(inv, "path")))?.map_err(|e| e.to_string())?;
+        super::with(|m| m.session.cat(&mut m.fs, arg(inv, "path")))?.map_err(message)?;
     out!(out, "{}", cat.text);
     if !cat.text.is_empty() && !cat.text.ends_with('\n') {
         outln!(out);
@@ -135,9 +143,11 @@ fn cmd_test_fs_loop(inv: &Invocation, out: &mut Output) -> Result {
 fn cmd_test_fs_bench(inv: &Invocation, out: &mut Output) -> Result {
     const PATH: &str = "/fs-bench.bin";
     let len = inv.int("kib").unwrap_or(1024) as usize * 1024;
-    let data: alloc::vec::Vec<u8> = (0..len).map(|i| (i * 31 + i / 4096) as u8).collect();
+    // The size is typed: a machine without that much memory says so.
+    let mut data = crate::mm::heap::try_vec(len).map_err(|e| e.to_string())?;
+    data.extend((0..len).map(|i| (i * 31 + i / 4096) as u8));
     super::with(|m| {
-        let e = |e: kfs::FsError| e.to_string();
+        let e = message;
         let t0 = crate::time::uptime();
         m.fs.write(PATH, &data).map_err(e)?;
         let t1 = crate::time::uptime();

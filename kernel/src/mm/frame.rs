@@ -127,6 +127,13 @@ pub fn try_alloc_contiguous(count: u64, align_bytes: u64) -> Option<PhysAddr> {
         .map(|n| PhysAddr::new(n * PAGE_SIZE))
 }
 
+/// Free memory in bytes, or `None` if the allocator is busy (for the
+/// fatal-error path, which must not wait for a lock).
+pub fn try_free_bytes() -> Option<u64> {
+    let guard = FRAMES.try_lock()?;
+    Some(guard.as_ref()?.bitmap.free_frames() * PAGE_SIZE)
+}
+
 pub fn stats() -> Stats {
     with(|f| Stats {
         usable: f.usable + f.bootloader,

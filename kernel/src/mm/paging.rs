@@ -154,22 +154,37 @@ fn map_locked(
 /// undefined), using 2 MiB pages for every aligned 2 MiB piece for which a
 /// contiguous aligned run of frames is free.
 pub fn map_fresh(virt: VirtAddr, size: u64, access: Access) -> Result<(), MapError> {
+    map_fresh_prefix(virt, size, access).1
+}
+
+/// [`map_fresh`], saying how much it mapped: on failure (out of memory)
+/// `[virt, virt + mapped)` stays mapped and usable, and no frame leaks, so
+/// the caller can keep the prefix (the heap does) or map the rest later.
+pub fn map_fresh_prefix(virt: VirtAddr, size: u64, access: Access) -> (u64, Result<(), MapError>) {
     assert!(virt.is_aligned(PAGE_SIZE) && size.is_multiple_of(PAGE_SIZE));
     let mut off = 0;
     while off < size {
         let v = virt + off;
         if v.is_aligned(HUGE_PAGE_SIZE) && size - off >= HUGE_PAGE_SIZE {
             if let Some(p) = frame::alloc_contiguous(HUGE_PAGE_SIZE / PAGE_SIZE, HUGE_PAGE_SIZE) {
-                map(v, p, HUGE_PAGE_SIZE, access)?;
+                if let Err(e) = map(v, p, HUGE_PAGE_SIZE, access) {
+                    frame::free(p, HUGE_PAGE_SIZE / PAGE_SIZE);
+                    return (off, Err(e));
+                }
                 off += HUGE_PAGE_SIZE;
                 continue;
             }
         }
-        let f = frame::alloc().ok_or(MapError::OutOfMemory)?;
-        map(v, f.start_address(), PAGE_SIZE, access)?;
+        let Some(f) = frame::alloc() else {
+            return (off, Err(MapError::OutOfMemory));
+        };
+        if let Err(e) = map(v, f.start_address(), PAGE_SIZE, access) {
+            frame::free(f.start_address(), 1);
+            return (off, Err(e));
+        }
         off += PAGE_SIZE;
     }
-    Ok(())
+    (off, Ok(()))
 }
 
 /// Maps device memory `[phys, phys + size)` uncached at a fresh virtual

@@ -90,7 +90,8 @@ impl Image {
                 Bytes(h.prefix_len)
             ));
         }
-        let mut buf = vec![0u8; h.prefix_len as usize];
+        let mut buf = crate::mm::heap::try_zeroed(h.prefix_len as usize)
+            .map_err(|e| format!("prefix section: {e}"))?;
         self.medium.read(h.prefix_offset, &mut buf)?;
         Ok(Some(buf))
     }

@@ -5,7 +5,9 @@ use crate::registry::spec::{Arg, Audience, Kind, Spec, Tier};
 /// Self-tests `/selftest` can run.
 pub const SELFTESTS: &[&str] = &["all", "heap", "simd", "timer", "lazy"];
 /// Faults `/test-fault` can raise.
-pub const FAULTS: &[&str] = &["pf", "de", "ud", "gp", "stack", "panic"];
+/// (`oom`: an infallible allocation larger than memory, as deep inside the
+/// engine, which cannot report it.)
+pub const FAULTS: &[&str] = &["pf", "de", "ud", "gp", "stack", "panic", "oom"];
 
 pub static SYSTEM: &[Spec] = &[
     Spec {
@@ -120,9 +122,9 @@ pub static SYSTEM: &[Spec] = &[
         args: &[Arg::req(
             "fault",
             Kind::Choice(FAULTS),
-            "the CPU fault to raise",
+            "the fault to raise (CPU exceptions, a panic, an allocation failure)",
         )],
-        help: "raise a CPU fault on purpose (the kernel stops)",
+        help: "raise a fault on purpose (the kernel stops)",
         tier: Tier::Power,
         audience: Audience::Test,
     },
