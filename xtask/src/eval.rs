@@ -221,7 +221,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let backend = quant::from_env().map_err(|e| anyhow!(e))?;
     let (template, _) = conversation::template_for(&gguf);
     let format = ToolFormat::from_gguf(&gguf);
-    let system = agent::system_prompt(format, agent::AGENT_SYSTEM_PROMPT, reg.for_model());
+    let system = agent::registry_system_prompt(format);
     let opts = Options {
         n_ctx: 4096,
         max_batch: 64,
