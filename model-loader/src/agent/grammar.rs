@@ -5,8 +5,8 @@
 //! table order, each `"key": VALUE`, optional ones skippable, separated by
 //! `, `; VALUE follows the argument's kind: a JSON string of valid UTF-8
 //! without control characters (a word: no spaces; a command: `/` and the
-//! name of a command the automaton offers, alone or followed by a space and
-//! its arguments; text: with the escapes `\" \\ \/ \n \r \t`), one of a choice's
+//! name of a command the automaton offers, alone or, if it has arguments,
+//! followed by a space and them; text: with the escapes `\" \\ \/ \n \r \t`), one of a choice's
 //! words in quotes, a whole number with at most as many digits as the
 //! maximum, a decimal number, a duration `"10m"` (units ms, s, m, h), or
 //! `true`/`false`. The language is regular: it is written as an NFA with
@@ -31,8 +31,9 @@ struct Nfa {
     /// Per state: byte-range edges and ε-edges.
     edges: Vec<Vec<(u8, u8, u32)>>,
     eps: Vec<Vec<u32>>,
-    /// The commands a command-line argument may name.
-    names: Vec<Vec<u8>>,
+    /// The commands a command-line argument may name, and whether they
+    /// take arguments.
+    names: Vec<(Vec<u8>, bool)>,
 }
 
 impl Nfa {
@@ -151,10 +152,13 @@ impl Nfa {
                 // `/NAME` of a listed command, alone or with arguments.
                 let q = self.lit(from, b"\"/");
                 let end = self.state();
-                for name in self.names.clone() {
+                for (name, has_args) in self.names.clone() {
                     let s = self.lit(q, &name);
                     let t = self.lit(s, b"\"");
                     self.eps(t, end);
+                    if !has_args {
+                        continue;
+                    }
                     let sp = self.lit(s, b" ");
                     let t = self.string(sp, true, true, None);
                     self.eps(t, end);
@@ -255,7 +259,10 @@ impl Dfa {
     pub fn for_commands<'s>(specs: impl Iterator<Item = &'s Spec>) -> Dfa {
         let specs: Vec<&Spec> = specs.collect();
         let mut nfa = Nfa {
-            names: specs.iter().map(|s| s.name.as_bytes().to_vec()).collect(),
+            names: specs
+                .iter()
+                .map(|s| (s.name.as_bytes().to_vec(), !s.args.is_empty()))
+                .collect(),
             ..Nfa::default()
         };
         let start = nfa.state();

@@ -257,6 +257,7 @@ mod grammar {
             r#"{"name": "every", "arguments": {"interval": "10m", "command": "/mem (a command)"}}"#,
             r#"{"name": "every", "arguments": {"interval": "10m", "command": "/dates"}}"#,
             r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date "}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date now"}}"#,
             r#"{"name": "date", "arguments": {}}}"#,
             r#"{"name": "date", "arguments": {}} "#,
         ] {
