@@ -48,12 +48,13 @@ use crate::models::resolve;
 use crate::util::root;
 
 const USAGE: &str = "\
-usage: cargo xtask eval agent [--model M] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v]
+usage: cargo xtask eval agent [--model M] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace]
   --model M     smollm2, qwen-coder (default) or a GGUF path
   --mode        with the call grammar, without, or both (default)
   --only C      only the requests of one category
   --limit N     only the first N requests
-  -v            print every request's calls";
+  -v            print every request's calls
+  --trace       print a failed request's generated tokens with the alternatives";
 
 struct Request {
     category: String,
@@ -124,6 +125,37 @@ fn normalize(inv: &Invocation) -> String {
     s
 }
 
+/// The generated tokens of a message: each with its probability, and the
+/// alternatives when it was not the only likely one (`[forced]`: appended
+/// by the grammar).
+fn trace_text(tok: &Tokenizer, trace: &[agent::decode::Choice]) -> String {
+    let show = |t: u32| {
+        let b = tok.token_text(t).unwrap_or_default();
+        format!("{:?}", String::from_utf8_lossy(b))
+    };
+    let mut s = String::from("   ");
+    for c in trace {
+        if c.allowed == usize::MAX {
+            s.push_str(&format!(" {}[forced]", show(c.token)));
+            continue;
+        }
+        s.push_str(&format!(" {}{:.2}", show(c.token), c.p));
+        if c.p < 0.9 && !c.top.is_empty() {
+            let alts: Vec<String> = c
+                .top
+                .iter()
+                .filter(|(t, _)| *t != c.token)
+                .map(|(t, p)| format!("{}{:.2}", show(*t), p))
+                .collect();
+            s.push_str(&format!("({})", alts.join(" ")));
+        }
+        if c.allowed > 0 {
+            s.push_str(&format!("[{} allowed]", c.allowed));
+        }
+    }
+    s
+}
+
 fn now_us() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
@@ -163,6 +195,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let only = a.value("--only")?;
     let limit: Option<usize> = a.parsed("--limit")?;
     let verbose = a.flag("-v");
+    let trace = a.flag("--trace");
     a.finish()?;
     let modes: &[bool] = match mode.as_str() {
         "both" => &[true, false],
@@ -188,7 +221,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let backend = quant::from_env().map_err(|e| anyhow!(e))?;
     let (template, _) = conversation::template_for(&gguf);
     let format = ToolFormat::from_gguf(&gguf);
-    let system = agent::system_prompt(format, agent::AGENT_SYSTEM_PROMPT, reg.for_model());
+    let system = agent::registry_system_prompt(format);
     let opts = Options {
         n_ctx: 4096,
         max_batch: 64,
@@ -295,6 +328,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
                         ""
                     }
                 );
+                if trace && !pass {
+                    eprintln!("{}", trace_text(&tok, &ag.trace));
+                }
             }
         }
         let cost = if ag.decode_us > 0 {

@@ -60,6 +60,23 @@ impl Os for KernelOs {
         );
     }
 
+    /// A `/write` onto an existing file replaces its data (`/mv` never
+    /// replaces, `/append` keeps what is there). When the filesystem
+    /// cannot say, it asks (true).
+    fn replaces_data(&mut self, inv: &Invocation) -> bool {
+        if inv.name() != "write" {
+            return false;
+        }
+        let Some(p) = inv.str("path") else {
+            return false;
+        };
+        crate::fs::with(|m| {
+            let path = m.session.resolve(p)?;
+            m.fs.exists(&path)
+        })
+        .map_or(true, |r| r.unwrap_or(true))
+    }
+
     fn confirm(&mut self, question: &str) -> Answer {
         let prompt = format!("{} ", paint(Style::Yellow, format!("{question} [y/N]")));
         // Typed-ahead keys must not answer: only a line typed now does.

@@ -4,8 +4,9 @@
 //! spacing of the templates' `tojson`. ARGS are the command's arguments in
 //! table order, each `"key": VALUE`, optional ones skippable, separated by
 //! `, `; VALUE follows the argument's kind: a JSON string of valid UTF-8
-//! without control characters (a word: no spaces; a command: starting with
-//! `/`; text: with the escapes `\" \\ \/ \n \r \t`), one of a choice's
+//! without control characters (a word: no spaces; a command: `/` and the
+//! name of a command the automaton offers, alone or, if it has arguments,
+//! followed by a space and them; text: with the escapes `\" \\ \/ \n \r \t`), one of a choice's
 //! words in quotes, a whole number with at most as many digits as the
 //! maximum, a decimal number, a duration `"10m"` (units ms, s, m, h), or
 //! `true`/`false`. The language is regular: it is written as an NFA with
@@ -30,6 +31,9 @@ struct Nfa {
     /// Per state: byte-range edges and ε-edges.
     edges: Vec<Vec<(u8, u8, u32)>>,
     eps: Vec<Vec<u32>>,
+    /// The commands a command-line argument may name, and whether they
+    /// take arguments.
+    names: Vec<(Vec<u8>, bool)>,
 }
 
 impl Nfa {
@@ -145,8 +149,21 @@ impl Nfa {
                 self.string(q, true, true, None)
             }
             Kind::Command => {
-                let q = self.lit(from, b"\"");
-                self.string(q, true, true, Some(b'/'))
+                // `/NAME` of a listed command, alone or with arguments.
+                let q = self.lit(from, b"\"/");
+                let end = self.state();
+                for (name, has_args) in self.names.clone() {
+                    let s = self.lit(q, &name);
+                    let t = self.lit(s, b"\"");
+                    self.eps(t, end);
+                    if !has_args {
+                        continue;
+                    }
+                    let sp = self.lit(s, b" ");
+                    let t = self.string(sp, true, true, None);
+                    self.eps(t, end);
+                }
+                end
             }
             Kind::Choice(words) => {
                 let q = self.lit(from, b"\"");
@@ -240,7 +257,14 @@ pub struct Dfa {
 impl Dfa {
     /// The automaton of calls to `specs` (after the opening `{`).
     pub fn for_commands<'s>(specs: impl Iterator<Item = &'s Spec>) -> Dfa {
-        let mut nfa = Nfa::default();
+        let specs: Vec<&Spec> = specs.collect();
+        let mut nfa = Nfa {
+            names: specs
+                .iter()
+                .map(|s| (s.name.as_bytes().to_vec(), !s.args.is_empty()))
+                .collect(),
+            ..Nfa::default()
+        };
         let start = nfa.state();
         let accept = nfa.state();
         let names = nfa.lit(start, b"\"name\": \"");

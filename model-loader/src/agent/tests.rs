@@ -218,6 +218,7 @@ mod grammar {
             r#"{"name": "temp", "arguments": {"t": 0.7}}"#,
             r#"{"name": "temp", "arguments": {"t": 2}}"#,
             r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "1h", "command": "/rm -r /tmp"}}"#,
             r#"{"name": "every", "arguments": {"interval": "500ms", "command": "/top -n 3"}}"#,
         ] {
             assert!(accepts(&d, ok), "{ok}");
@@ -252,6 +253,11 @@ mod grammar {
             r#"{"name": "every", "arguments": {"interval": "10", "command": "/date"}}"#,
             r#"{"name": "every", "arguments": {"interval": "10d", "command": "/date"}}"#,
             r#"{"name": "every", "arguments": {"interval": "10m", "command": "date"}}"#,
+            // A command line names a listed command.
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/mem (a command)"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/dates"}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date "}}"#,
+            r#"{"name": "every", "arguments": {"interval": "10m", "command": "/date now"}}"#,
             r#"{"name": "date", "arguments": {}}}"#,
             r#"{"name": "date", "arguments": {}} "#,
         ] {

@@ -10,14 +10,14 @@ pub static MODEL: &[Spec] = &[
     Spec {
         name: "model",
         args: &[],
-        help: "the language model loaded: name, quantizations, memory used, load figures, backend",
+        help: "which language model you are: name, quantizations, memory used, load figures, backend",
         tier: Tier::Read,
         audience: Audience::Everyone,
     },
     Spec {
         name: "stats",
         args: &[],
-        help: "context use, prefill and decode speeds, sampler settings",
+        help: "how full the context is, prefill and decode speeds (tokens per second), sampler settings",
         tier: Tier::Read,
         audience: Audience::Everyone,
     },
@@ -79,7 +79,7 @@ pub static MODEL: &[Spec] = &[
     Spec {
         name: "disks",
         args: &[Arg::opt("action", Kind::Choice(&["bench"]), "bench: also measure read speed")],
-        help: "list the disks and what they hold",
+        help: "list the disks and what they hold (for free space: df)",
         tier: Tier::Read,
         audience: Audience::Everyone,
     },

@@ -20,7 +20,7 @@ pub static TASKS: &[Spec] = &[
     Spec {
         name: "ps",
         args: &[],
-        help: "list the tasks on every CPU and the jobs: id, what, state, next run, runs, CPU time",
+        help: "what is running and using the CPU: the tasks on every CPU and the jobs (id, what, state, next run, runs, CPU time)",
         tier: Tier::Read,
         audience: Audience::Everyone,
     },
