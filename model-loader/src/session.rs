@@ -162,7 +162,9 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut progress = progress;
         let mut done = 0;
         for chunk in tokens.chunks(self.max_batch) {
-            self.forward(chunk)?;
+            // Only the last token's logits are kept: the output matrix
+            // (the largest of a small model) runs once per prefill.
+            self.forward(chunk, done + chunk.len() == tokens.len())?;
             done += chunk.len();
             if let Some(p) = progress.as_mut() {
                 if !p(done, tokens.len()) && done < tokens.len() {
@@ -176,8 +178,21 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Feeds one token and returns its logits.
     pub fn decode_step(&mut self, token: u32) -> Result<&[f32], ModelError> {
         self.check_room(&[token])?;
-        self.forward(&[token])?;
+        self.forward(&[token], true)?;
         Ok(&self.s.logits)
+    }
+
+    /// Feeds `tokens` (in batches of at most `max_batch`) into the cache
+    /// without computing any logits: for tokens whose next-token
+    /// distribution nobody asks for (a turn's closing, fed before the next
+    /// message). [`Session::logits`] is stale until the next prefill or
+    /// decode step.
+    pub fn feed(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+        self.check_room(tokens)?;
+        for chunk in tokens.chunks(self.max_batch) {
+            self.forward(chunk, false)?;
+        }
+        Ok(())
     }
 
     fn check_room(&self, tokens: &[u32]) -> Result<(), ModelError> {
@@ -239,8 +254,9 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// One forward pass over `tokens` (at most `max_batch`), appended at
-    /// the current position; leaves the last token's logits in `s.logits`.
-    fn forward(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+    /// the current position; with `logits`, leaves the last token's logits
+    /// in `s.logits`.
+    fn forward(&mut self, tokens: &[u32], logits: bool) -> Result<(), ModelError> {
         let m = self.model;
         let hp = &m.hparams;
         let be = &self.backend;
@@ -396,6 +412,9 @@ impl<'m, 'a> Session<'m, 'a> {
             (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
         }
         self.kv.set_n_tokens(pos0 + n);
+        if !logits {
+            return Ok(());
+        }
 
         // Logits of the last token only.
         let last = &s.x[(n - 1) * e..n * e];
