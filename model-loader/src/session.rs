@@ -18,7 +18,7 @@ use half::f16;
 
 use crate::kv::KvCache;
 use crate::model::{Model, ModelError, RopeStyle};
-use crate::parallel::{for_each_chunk, Team, SERIAL};
+use crate::parallel::{for_each_chunk, ChunkQueue, Team, SERIAL};
 use crate::quant::{check_gemm, ActBuffer, Backend, QMatrix};
 
 /// Progress of a long prefill: called with (tokens done, tokens in total)
@@ -274,6 +274,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let neox = m.rope_style == RopeStyle::Neox;
         let gqa = hp.n_gqa();
         let scale = 1.0 / libm::sqrtf(hd as f32);
+        let n_ctx = self.kv.n_ctx();
 
         for (t, &tok) in tokens.iter().enumerate() {
             m.embed(tok, &mut s.x[t * e..(t + 1) * e])?;
@@ -341,22 +342,43 @@ impl<'m, 'a> Session<'m, 'a> {
                 (be.rope)(k, hd, cs, neox);
                 self.kv.store(li, pos0 + t, k, v);
             }
-            for t in 0..n {
-                let n_pos = pos0 + t + 1;
-                for h in 0..hp.n_head {
-                    let qh = &s.q[t * nq + h * hd..t * nq + (h + 1) * hd];
-                    for (o, &x) in s.q16.iter_mut().zip(qh) {
+            // Attention, one (token, head) at a time, spread over the
+            // team: each head's output is computed by one worker with its
+            // own scratch, so the result does not depend on the team.
+            let workers = team.workers().max(1);
+            if s.scores.len() < workers * n_ctx {
+                s.scores.resize(workers * n_ctx, 0.0);
+                s.q16.resize(workers * hd, f16::ZERO);
+            }
+            let scores = ChunkQueue::new(&mut s.scores[..workers * n_ctx], n_ctx);
+            let q16s = ChunkQueue::new(&mut s.q16[..workers * hd], hd);
+            let heads = ChunkQueue::new(&mut s.attn[..n * nq], hd);
+            let (q, kv, n_head) = (&s.q, &self.kv, hp.n_head);
+            let attend = |_: usize| {
+                let (Some((_, sc)), Some((_, q16))) = (scores.claim(), q16s.claim()) else {
+                    return;
+                };
+                while let Some((i, out)) = heads.claim() {
+                    let (t, h) = (i / n_head, i % n_head);
+                    let n_pos = pos0 + t + 1;
+                    let qh = &q[t * nq + h * hd..t * nq + (h + 1) * hd];
+                    for (o, &x) in q16.iter_mut().zip(qh) {
                         *o = f16::from_f32(x);
                     }
                     (be.attend)(
-                        &s.q16,
-                        self.kv.keys(li, h / gqa, n_pos),
-                        self.kv.values(li, h / gqa, n_pos),
+                        q16,
+                        kv.keys(li, h / gqa, n_pos),
+                        kv.values(li, h / gqa, n_pos),
                         scale,
-                        &mut s.scores[..n_pos],
-                        &mut s.attn[t * nq + h * hd..t * nq + (h + 1) * hd],
+                        &mut sc[..n_pos],
+                        out,
                     );
                 }
+            };
+            if workers > 1 && n * n_head > 1 {
+                team.run(&attend);
+            } else {
+                attend(0);
             }
             s.acts.set(&s.attn, nq, n)?;
             Self::matmul(
