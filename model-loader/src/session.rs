@@ -18,7 +18,7 @@ use half::f16;
 
 use crate::kv::KvCache;
 use crate::model::{Model, ModelError, RopeStyle};
-use crate::parallel::{for_each_chunk, Team, SERIAL};
+use crate::parallel::{for_each_chunk, ChunkQueue, Team, SERIAL};
 use crate::quant::{check_gemm, ActBuffer, Backend, QMatrix};
 
 /// Progress of a long prefill: called with (tokens done, tokens in total)
@@ -162,7 +162,9 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut progress = progress;
         let mut done = 0;
         for chunk in tokens.chunks(self.max_batch) {
-            self.forward(chunk)?;
+            // Only the last token's logits are kept: the output matrix
+            // (the largest of a small model) runs once per prefill.
+            self.forward(chunk, done + chunk.len() == tokens.len())?;
             done += chunk.len();
             if let Some(p) = progress.as_mut() {
                 if !p(done, tokens.len()) && done < tokens.len() {
@@ -176,8 +178,21 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Feeds one token and returns its logits.
     pub fn decode_step(&mut self, token: u32) -> Result<&[f32], ModelError> {
         self.check_room(&[token])?;
-        self.forward(&[token])?;
+        self.forward(&[token], true)?;
         Ok(&self.s.logits)
+    }
+
+    /// Feeds `tokens` (in batches of at most `max_batch`) into the cache
+    /// without computing any logits: for tokens whose next-token
+    /// distribution nobody asks for (a turn's closing, fed before the next
+    /// message). [`Session::logits`] is stale until the next prefill or
+    /// decode step.
+    pub fn feed(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+        self.check_room(tokens)?;
+        for chunk in tokens.chunks(self.max_batch) {
+            self.forward(chunk, false)?;
+        }
+        Ok(())
     }
 
     fn check_room(&self, tokens: &[u32]) -> Result<(), ModelError> {
@@ -239,8 +254,9 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// One forward pass over `tokens` (at most `max_batch`), appended at
-    /// the current position; leaves the last token's logits in `s.logits`.
-    fn forward(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+    /// the current position; with `logits`, leaves the last token's logits
+    /// in `s.logits`.
+    fn forward(&mut self, tokens: &[u32], logits: bool) -> Result<(), ModelError> {
         let m = self.model;
         let hp = &m.hparams;
         let be = &self.backend;
@@ -258,6 +274,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let neox = m.rope_style == RopeStyle::Neox;
         let gqa = hp.n_gqa();
         let scale = 1.0 / libm::sqrtf(hd as f32);
+        let n_ctx = self.kv.n_ctx();
 
         for (t, &tok) in tokens.iter().enumerate() {
             m.embed(tok, &mut s.x[t * e..(t + 1) * e])?;
@@ -325,22 +342,43 @@ impl<'m, 'a> Session<'m, 'a> {
                 (be.rope)(k, hd, cs, neox);
                 self.kv.store(li, pos0 + t, k, v);
             }
-            for t in 0..n {
-                let n_pos = pos0 + t + 1;
-                for h in 0..hp.n_head {
-                    let qh = &s.q[t * nq + h * hd..t * nq + (h + 1) * hd];
-                    for (o, &x) in s.q16.iter_mut().zip(qh) {
+            // Attention, one (token, head) at a time, spread over the
+            // team: each head's output is computed by one worker with its
+            // own scratch, so the result does not depend on the team.
+            let workers = team.workers().max(1);
+            if s.scores.len() < workers * n_ctx {
+                s.scores.resize(workers * n_ctx, 0.0);
+                s.q16.resize(workers * hd, f16::ZERO);
+            }
+            let scores = ChunkQueue::new(&mut s.scores[..workers * n_ctx], n_ctx);
+            let q16s = ChunkQueue::new(&mut s.q16[..workers * hd], hd);
+            let heads = ChunkQueue::new(&mut s.attn[..n * nq], hd);
+            let (q, kv, n_head) = (&s.q, &self.kv, hp.n_head);
+            let attend = |_: usize| {
+                let (Some((_, sc)), Some((_, q16))) = (scores.claim(), q16s.claim()) else {
+                    return;
+                };
+                while let Some((i, out)) = heads.claim() {
+                    let (t, h) = (i / n_head, i % n_head);
+                    let n_pos = pos0 + t + 1;
+                    let qh = &q[t * nq + h * hd..t * nq + (h + 1) * hd];
+                    for (o, &x) in q16.iter_mut().zip(qh) {
                         *o = f16::from_f32(x);
                     }
                     (be.attend)(
-                        &s.q16,
-                        self.kv.keys(li, h / gqa, n_pos),
-                        self.kv.values(li, h / gqa, n_pos),
+                        q16,
+                        kv.keys(li, h / gqa, n_pos),
+                        kv.values(li, h / gqa, n_pos),
                         scale,
-                        &mut s.scores[..n_pos],
-                        &mut s.attn[t * nq + h * hd..t * nq + (h + 1) * hd],
+                        &mut sc[..n_pos],
+                        out,
                     );
                 }
+            };
+            if workers > 1 && n * n_head > 1 {
+                team.run(&attend);
+            } else {
+                attend(0);
             }
             s.acts.set(&s.attn, nq, n)?;
             Self::matmul(
@@ -396,6 +434,9 @@ impl<'m, 'a> Session<'m, 'a> {
             (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
         }
         self.kv.set_n_tokens(pos0 + n);
+        if !logits {
+            return Ok(());
+        }
 
         // Logits of the last token only.
         let last = &s.x[(n - 1) * e..n * e];

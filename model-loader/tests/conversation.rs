@@ -72,10 +72,12 @@ fn options(n_ctx: usize, max_reply: usize) -> Options {
     o
 }
 
-/// The cache holds exactly `tokens()`: prefilling them afresh gives the
+/// The cache holds exactly `tokens()` (once the last turn's close, fed at
+/// the next message, is flushed): prefilling them afresh gives the
 /// conversation's last logits (exactly with the scalar backend, whose
 /// results do not depend on the batch split).
-fn assert_cache_matches_tokens(c: &Conversation<'_, '_>) {
+fn assert_cache_matches_tokens(c: &mut Conversation<'_, '_>) {
+    c.flush().unwrap();
     let mut fresh = Session::new(c.model(), backend(), c.n_ctx(), 64).unwrap();
     let want = fresh.prefill(c.tokens(), None).unwrap();
     let got = c.logits();
@@ -169,7 +171,7 @@ fn smollm2_turns_and_overflow() {
     assert!(dropped > 0, "no overflow");
     assert_eq!(io.notices.len(), c.totals().rebuilds);
     assert!(io.notices[0].starts_with("context full: dropped "));
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 
     // An interrupted reply is closed and the conversation goes on.
     struct StopAfter(RecordIo, usize);
@@ -197,7 +199,7 @@ fn smollm2_turns_and_overflow() {
     assert_eq!((r.stop, r.generated), (Stop::Interrupted, 2));
     c.reply("Shorter, please.", &mut io).unwrap();
     assert_history_is_the_template(&c, &s.tok);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 }
 
 /// `/complete` against llama.cpp's greedy tokens (up to the first near

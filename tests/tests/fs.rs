@@ -8,39 +8,12 @@
 
 mod common;
 
-use common::{config, line_with, NEEDS_IMAGES};
+use common::{config, data_image as image, line_with, open_image, NEEDS_IMAGES};
 use kfs::{Fs, RamDisk};
 use qemu_tests::images::{scratch_dir, CRASH_KILLS_ENV};
 use qemu_tests::machine::COMMAND_TIMEOUT;
 use qemu_tests::{Firmware, Machine};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// A fresh littlefs image of `size` bytes holding `files`.
-fn make_image(path: &Path, size: usize, files: &[(&str, &[u8])]) {
-    let mut fs = Fs::format(RamDisk::new(size)).expect("format");
-    for (p, data) in files {
-        if let Some((parent, _)) = kfs::path::split(p) {
-            if parent != "/" && !fs.exists(parent).unwrap() {
-                fs.mkdir(parent).unwrap();
-            }
-        }
-        fs.write(p, data).expect("write");
-    }
-    std::fs::write(path, fs.into_device().into_inner()).expect("write image");
-}
-
-/// The filesystem in an image file (read into memory).
-fn open_image(path: &Path) -> Fs<RamDisk> {
-    let bytes = std::fs::read(path).expect("read image");
-    Fs::mount(RamDisk::over(bytes)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn image(test: &str, size: usize, files: &[(&str, &[u8])]) -> PathBuf {
-    let path = scratch_dir(test).join("data.img");
-    make_image(&path, size, files);
-    path
-}
 
 fn shutdown(m: &mut Machine) {
     m.send(b"/shutdown\r");

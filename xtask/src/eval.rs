@@ -48,8 +48,9 @@ use crate::models::resolve;
 use crate::util::root;
 
 const USAGE: &str = "\
-usage: cargo xtask eval agent [--model M] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace]
+usage: cargo xtask eval agent [--model M] [--set FILE] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace]
   --model M     smollm2, qwen-coder (default) or a GGUF path
+  --set FILE    another request set in the same format (default xtask/eval/agent.jsonl)
   --mode        with the call grammar, without, or both (default)
   --only C      only the requests of one category
   --limit N     only the first N requests
@@ -62,8 +63,11 @@ struct Request {
     expect: Vec<Json>,
 }
 
-fn read_set(reg: &'static Registry) -> Result<Vec<Request>> {
-    let path = root().join("xtask/eval/agent.jsonl");
+fn read_set(reg: &'static Registry, path: Option<&str>) -> Result<Vec<Request>> {
+    let path = match path {
+        Some(p) => std::path::PathBuf::from(p),
+        None => root().join("xtask/eval/agent.jsonl"),
+    };
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
@@ -193,6 +197,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let model_name = a.value("--model")?.unwrap_or_else(|| "qwen-coder".into());
     let mode = a.value("--mode")?.unwrap_or_else(|| "both".into());
     let only = a.value("--only")?;
+    let set_path = a.value("--set")?;
     let limit: Option<usize> = a.parsed("--limit")?;
     let verbose = a.flag("-v");
     let trace = a.flag("--trace");
@@ -205,7 +210,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     };
 
     let reg: &'static Registry = &agent::klib_registry::REGISTRY;
-    let mut set = read_set(reg)?;
+    let mut set = read_set(reg, set_path.as_deref())?;
     if let Some(c) = &only {
         set.retain(|r| &r.category == c);
     }

@@ -521,6 +521,12 @@ impl<'g, 't> CallDecoder<'g, 't> {
 }
 
 impl Decoder for CallDecoder<'_, '_> {
+    /// The call and its closing are chosen: the reply ends at once (the
+    /// call is shown before its closing goes through the model).
+    fn finished(&self) -> bool {
+        self.mode == Mode::Done
+    }
+
     fn next(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
         match self.mode {
             Mode::Done => Step::End,

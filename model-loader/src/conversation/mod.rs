@@ -108,6 +108,12 @@ pub trait Decoder {
     /// `history`: every token in the cache (system prefix, turns, the
     /// reply so far).
     fn next(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step;
+    /// Whether the tokens just chosen complete the reply (so that the
+    /// reply ends without feeding them: their logits are not needed, and
+    /// they are fed with the turn's close before the next message).
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Plain chat: each token drawn by the conversation's sampler.
@@ -275,8 +281,14 @@ pub struct Conversation<'m, 'a> {
     prefix_text: String,
     prefix_tokens: Vec<u32>,
     prefix_source: PrefixSource,
-    /// Exactly the tokens in the KV cache.
+    /// The tokens of the conversation: the KV cache holds all of them but
+    /// the last `unfed`.
     tokens: Vec<u32>,
+    /// The last turn's closing tokens (and its last reply tokens, if the
+    /// decoder ended the reply without feeding them) are not in the cache
+    /// yet: they are fed at the start of the next message, so that a reply
+    /// (or a call) is complete as soon as its last token is chosen.
+    unfed: usize,
     turns: Vec<Turn>,
     sampler: Sampler,
     max_reply: usize,
@@ -316,6 +328,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
             prefix_tokens,
             prefix_source: PrefixSource::Computed { why: None },
             tokens: Vec::new(),
+            unfed: 0,
             turns: Vec::new(),
             sampler: Sampler::new(opts.sampler),
             max_reply: opts.max_reply_tokens.max(1),
@@ -401,7 +414,9 @@ impl<'m, 'a> Conversation<'m, 'a> {
             self.turns.drain(..dropped);
             self.session.truncate(base);
             self.tokens.truncate(base);
+            self.unfed = 0;
         }
+        self.feed_unfed()?;
         let start = self.tokens.len();
 
         // Prefill the new tokens.
@@ -451,7 +466,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
                     io.text(piece);
                     reply.push_str(piece);
                 }
-                if eog.is_some() || next.is_empty() {
+                if eog.is_some() || next.is_empty() || decoder.finished() {
                     break Stop::EndOfTurn;
                 }
                 if reply_tokens.len() >= self.max_reply {
@@ -483,18 +498,13 @@ impl<'m, 'a> Conversation<'m, 'a> {
             reply.push_str(&rest);
         }
 
-        // Close the turn: the last reply token if it was not fed, then the
-        // template's close.
+        // Close the turn: the last reply tokens if they were not fed, then
+        // the template's close; fed before the next message.
         let fed = self.tokens.len() - turn_start - plan.seg_len;
         let mut tail = reply_tokens[fed..].to_vec();
         tail.extend_from_slice(&close);
-        if !tail.is_empty() {
-            if let Err(e) = self.session.prefill(&tail, None) {
-                self.abandon_turn(turn_start);
-                return Err(e.into());
-            }
-            self.tokens.extend_from_slice(&tail);
-        }
+        self.tokens.extend_from_slice(&tail);
+        self.unfed = tail.len();
 
         self.turns.push(Turn {
             user: user.to_string(),
@@ -503,7 +513,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
             reply_tokens,
             stop,
         });
-        debug_assert_eq!(self.tokens.len(), self.session.n_tokens());
+        debug_assert_eq!(self.tokens.len(), self.session.n_tokens() + self.unfed);
         let stats = ReplyStats {
             prompt_tokens: plan.tokens.len(),
             prefill_us: t1.saturating_sub(t0),
@@ -642,6 +652,38 @@ impl<'m, 'a> Conversation<'m, 'a> {
         self.turns.clear();
         self.session.truncate(self.prefix_tokens.len());
         self.tokens.truncate(self.prefix_tokens.len());
+        self.unfed = 0;
+    }
+
+    /// Feeds the last turn's close (see `unfed`) into the cache, without
+    /// logits. On error the conversation is as before.
+    fn feed_unfed(&mut self) -> Result<(), ConvError> {
+        if self.unfed == 0 {
+            return Ok(());
+        }
+        let from = self.tokens.len() - self.unfed;
+        if let Err(e) = self.session.feed(&self.tokens[from..]) {
+            self.session.truncate(from);
+            return Err(e.into());
+        }
+        self.unfed = 0;
+        Ok(())
+    }
+
+    /// Puts every token in the cache, so that [`Conversation::logits`] are
+    /// those after the last turn's close (normally the close is fed only
+    /// when the next message comes).
+    pub fn flush(&mut self) -> Result<(), ConvError> {
+        if self.unfed == 0 {
+            return Ok(());
+        }
+        let from = self.tokens.len() - self.unfed;
+        if let Err(e) = self.session.prefill(&self.tokens[from..], None) {
+            self.session.truncate(from);
+            return Err(e.into());
+        }
+        self.unfed = 0;
+        Ok(())
     }
 
     /// `/complete`: greedy continuation of `text` by up to `n` tokens, in
@@ -758,7 +800,8 @@ impl<'m, 'a> Conversation<'m, 'a> {
         self.session.backend()
     }
 
-    /// The logits of the last token fed (for tests and diagnostics).
+    /// The logits of the last token fed (for tests and diagnostics; after
+    /// [`Conversation::flush`], those after the last turn's close).
     pub fn logits(&self) -> &[f32] {
         self.session.logits()
     }

@@ -97,9 +97,12 @@ fn conv<'m>(t: &'m Tiny, o: Options, prefix: Option<&Prefix<'_>>) -> Conversatio
     .unwrap()
 }
 
-/// The cache holds exactly `tokens()`: a fresh session prefilled with them
-/// gives the same logits as the conversation's last step.
-fn assert_cache_matches_tokens(c: &Conversation<'_, '_>) {
+/// The cache holds exactly `tokens()` (once the last close is fed): a fresh
+/// session prefilled with them gives the same logits as the conversation's
+/// last step.
+fn assert_cache_matches_tokens(c: &mut Conversation<'_, '_>) {
+    assert_eq!(c.tokens().len(), c.session.n_tokens() + c.unfed);
+    c.flush().unwrap();
     assert_eq!(c.tokens().len(), c.session.n_tokens());
     let mut fresh = Session::new(c.model(), &SCALAR, c.n_ctx(), 32).unwrap();
     assert_eq!(fresh.prefill(c.tokens(), None).unwrap(), c.logits());
@@ -161,7 +164,7 @@ fn turns_accumulate_consistently() {
     }
     assert!(io.notices.is_empty(), "{:?}", io.notices);
     assert_history_is_the_template(&c);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
     assert_eq!(c.totals().replies, 3);
     let report = c.stats_report();
     assert!(report.contains("3 turns"), "{report}");
@@ -188,7 +191,7 @@ fn interrupted_reply_is_kept_and_closed() {
     assert_eq!(c.turns()[0].reply_tokens.len(), 3);
     let close = t.tok.encode("<|im_end|>\n", false, true);
     assert!(c.tokens().ends_with(&close));
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 
     // Interrupted during the prefill: the turn is not added.
     let before = c.tokens().to_vec();
@@ -207,7 +210,7 @@ fn interrupted_reply_is_kept_and_closed() {
     c.reply("Go on.", &mut io).unwrap();
     assert_eq!(c.turns().len(), 2);
     assert_history_is_the_template(&c);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
     assert_eq!(c.totals().interrupted, 1);
 }
 
@@ -230,7 +233,7 @@ fn context_overflow_drops_oldest_turns() {
         assert_eq!(&c.tokens()[..p], c.system_prefix().1);
         if s.dropped_turns > 0 {
             dropped += s.dropped_turns;
-            assert_cache_matches_tokens(&c);
+            assert_cache_matches_tokens(&mut c);
         }
     }
     assert!(
@@ -247,7 +250,7 @@ fn context_overflow_drops_oldest_turns() {
     // The newest turns are kept.
     assert_eq!(c.turns().last().unwrap().user, "This is message number 11.");
     assert_history_is_the_template(&c);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 }
 
 #[test]
@@ -261,13 +264,13 @@ fn reply_that_fills_the_context_stops_and_closes() {
     assert_eq!(s.stop, Stop::ContextFull);
     assert_eq!(c.tokens().len(), n_ctx);
     assert_history_is_the_template(&c);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
     // The next message needs the room: the full turn is dropped.
     let s = c.reply("Again.", &mut io).unwrap();
     assert_eq!(s.dropped_turns, 1);
     assert_eq!(c.turns().len(), 1);
     assert_history_is_the_template(&c);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 }
 
 #[test]
@@ -286,7 +289,7 @@ fn too_long_message_is_an_error_and_changes_nothing() {
     assert_eq!(c.tokens(), &before[..]);
     assert_eq!(c.turns().len(), 1);
     c.reply("Short again.", &mut io).unwrap();
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 
     // A system prompt that does not fit at all.
     let o = Options {
@@ -320,7 +323,7 @@ fn odd_input_does_not_break_the_conversation() {
         c.reply(msg, &mut io).unwrap();
     }
     assert_eq!(c.turns().len(), 4);
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
     // Every piece given to text() was complete UTF-8 by construction (&str);
     // end markers are never printed.
     assert!(!io.text.contains("<|endoftext|>"));
@@ -334,6 +337,7 @@ fn reset_restores_the_system_prefix_cheaply() {
     c.set_seed(5);
     let first = c.reply("Hello", &mut io).unwrap();
     let first_tokens = c.turns()[0].reply_tokens.clone();
+    c.flush().unwrap();
     let first_logits = c.logits().to_vec();
     c.reply("More", &mut io).unwrap();
     c.reset();
@@ -343,6 +347,7 @@ fn reset_restores_the_system_prefix_cheaply() {
     c.set_seed(5);
     let again = c.reply("Hello", &mut io).unwrap();
     assert_eq!(c.turns()[0].reply_tokens, first_tokens);
+    c.flush().unwrap();
     assert_eq!(c.logits(), &first_logits[..]);
     assert_eq!(again.prompt_tokens, first.prompt_tokens);
     assert_eq!(c.totals().replies, 3);
@@ -377,6 +382,8 @@ fn restored_prefix_equals_fresh_prefill() {
     b.set_seed(9);
     a.reply("Hello there", &mut io).unwrap();
     b.reply("Hello there", &mut io).unwrap();
+    a.flush().unwrap();
+    b.flush().unwrap();
     assert_eq!(a.logits(), b.logits());
     assert_eq!(a.tokens(), b.tokens());
 
@@ -415,7 +422,7 @@ fn restored_prefix_equals_fresh_prefill() {
     };
     for p in [damaged, other_text, Prefix::parse(&other).unwrap()] {
         let mut io = TestIo::default();
-        let c = Conversation::new(
+        let mut c = Conversation::new(
             &t.model,
             &t.tok,
             t.template.clone(),
@@ -431,7 +438,7 @@ fn restored_prefix_equals_fresh_prefill() {
         ));
         assert_eq!(io.notices.len(), 1, "{:?}", io.notices);
         assert!(!io.progress.is_empty());
-        assert_cache_matches_tokens(&c);
+        assert_cache_matches_tokens(&mut c);
     }
 }
 
@@ -458,6 +465,7 @@ fn complete_is_plain_greedy_and_leaves_the_conversation_alone() {
     let mut c = conv(t, opts(512, 8), None);
     let mut io = TestIo::default();
     c.reply("Hello", &mut io).unwrap();
+    c.flush().unwrap();
     let (tokens, logits) = (c.tokens().to_vec(), c.logits().to_vec());
 
     let mut io = TestIo::default();
@@ -480,7 +488,7 @@ fn complete_is_plain_greedy_and_leaves_the_conversation_alone() {
     );
     assert_eq!((c.tokens(), c.logits()), (&tokens[..], &logits[..]));
     c.reply("And now?", &mut io).unwrap();
-    assert_cache_matches_tokens(&c);
+    assert_cache_matches_tokens(&mut c);
 
     assert_eq!(c.complete("", 5, &mut io), Err(ConvError::EmptyPrompt));
     let long = "x ".repeat(600);

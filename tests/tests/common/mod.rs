@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
+use kfs::{Fs, RamDisk};
+use qemu_tests::images::scratch_dir;
 use qemu_tests::{images, Accel, Firmware, Images, QemuConfig};
+use std::path::{Path, PathBuf};
 
 /// Why the QEMU tests are `#[ignore]`d in a plain `cargo test`: they need
 /// the disk images, which `cargo xtask test` builds before running them
@@ -46,4 +49,32 @@ pub fn kib_values(line: &str) -> Vec<u64> {
         .filter_map(|part| part.split_once(" KiB)"))
         .filter_map(|(n, _)| n.trim().parse().ok())
         .collect()
+}
+
+/// A fresh littlefs image of `size` bytes holding `files` (a data disk),
+/// written with the same `kfs` crate the kernel uses.
+pub fn make_image(path: &Path, size: usize, files: &[(&str, &[u8])]) {
+    let mut fs = Fs::format(RamDisk::new(size)).expect("format");
+    for (p, data) in files {
+        if let Some((parent, _)) = kfs::path::split(p) {
+            if parent != "/" && !fs.exists(parent).unwrap() {
+                fs.mkdir(parent).unwrap();
+            }
+        }
+        fs.write(p, data).expect("write");
+    }
+    std::fs::write(path, fs.into_device().into_inner()).expect("write image");
+}
+
+/// The filesystem in an image file (read into memory).
+pub fn open_image(path: &Path) -> Fs<RamDisk> {
+    let bytes = std::fs::read(path).expect("read image");
+    Fs::mount(RamDisk::over(bytes)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fresh data disk `data.img` in `test`'s scratch directory.
+pub fn data_image(test: &str, size: usize, files: &[(&str, &[u8])]) -> PathBuf {
+    let path = scratch_dir(test).join("data.img");
+    make_image(&path, size, files);
+    path
 }
