@@ -70,13 +70,17 @@ fn runs(m: &mut Machine, request: &str, call: &str, effect: &str) -> String {
     format!("{all}{}", cancel(m))
 }
 
-/// Sends `request`, which must first propose `call` and ask `[y/N]`;
-/// answers `answer` (and ends the request).
-fn confirm(m: &mut Machine, request: &str, call: &str, answer: &str) -> String {
+/// Sends `request`, which must first propose one of `calls` (the same
+/// effect written in different ways) and ask `[y/N]`; answers `answer`
+/// (and ends the request). Returns the call proposed and the output.
+fn confirm(m: &mut Machine, request: &str, calls: &[&str], answer: &str) -> (String, String) {
     m.send(request.as_bytes());
     m.send(b"\r");
     let asked = m.wait_for("[y/N]", REQUEST_TIMEOUT);
-    assert!(asked.contains(&format!("\u{2192} {call} (")), "{asked}");
+    let call = calls
+        .iter()
+        .find(|c| asked.contains(&format!("\u{2192} {c} (")))
+        .unwrap_or_else(|| panic!("none of {calls:?} proposed:\n{asked}"));
     assert_eq!(asked.matches('\u{2192}').count(), 1, "{asked}");
     eprintln!(
         "agent: {request:?} -> {call}: shown {:?} s after Enter",
@@ -86,7 +90,7 @@ fn confirm(m: &mut Machine, request: &str, call: &str, answer: &str) -> String {
     m.send(b"\r");
     // What the call printed (if it ran) comes before the next reply.
     let out = m.wait_for("\n", COMMAND_TIMEOUT);
-    format!("{asked}{out}{}", cancel(m))
+    (call.to_string(), format!("{asked}{out}{}", cancel(m)))
 }
 
 #[test]
@@ -131,11 +135,13 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
 
     // rm asks; "n" keeps the file, "y" deletes it.
     m.command("/reset");
-    confirm(&mut m, "Remove the file old.txt", "/rm old.txt", "n");
+    // The model may add -r: for a file it makes no difference.
+    let rm = ["/rm old.txt", "/rm -r old.txt"];
+    let (rm_declined, _) = confirm(&mut m, "Remove the file old.txt", &rm, "n");
     let cat = m.command("/cat old.txt");
     assert!(cat.contains("old draft"), "declined, yet:\n{cat}");
     m.command("/reset");
-    confirm(&mut m, "Remove the file old.txt", "/rm old.txt", "y");
+    let (rm_confirmed, _) = confirm(&mut m, "Remove the file old.txt", &rm, "y");
     let ls = m.command("/ls /");
     assert!(
         !ls.contains("old.txt") && ls.contains("shopping.txt"),
@@ -144,7 +150,7 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
 
     // Power asks; "n" keeps the machine running.
     m.command("/reset");
-    let out = confirm(&mut m, "Please shut down the computer", "/shutdown", "n");
+    let (_, out) = confirm(&mut m, "Please shut down the computer", &["/shutdown"], "n");
     assert!(
         m.poll_exit().is_none(),
         "the machine stopped after 'n':\n{out}"
@@ -163,17 +169,17 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     let audit = m.command("/audit 40");
     assert!(audit.contains("hash chain intact"), "{audit}");
     let steps = [
-        "\"command\": \"/write shopping.txt buy milk\", \"tier\": \"write\", \"decision\": \"ran\"",
-        "\"raw\": \"/cat shopping.txt\"",
-        "\"command\": \"/remind 30s ",
-        "\"command\": \"/rm old.txt\", \"tier\": \"destructive\", \"decision\": \"declined\"",
-        "\"raw\": \"/cat old.txt\"",
-        "\"command\": \"/rm old.txt\", \"tier\": \"destructive\", \"decision\": \"confirmed\"",
-        "\"command\": \"/shutdown\", \"tier\": \"power\", \"decision\": \"declined\"",
-        "\"raw\": \"/uptime\"",
+        "\"command\": \"/write shopping.txt buy milk\", \"tier\": \"write\", \"decision\": \"ran\"".to_string(),
+        "\"raw\": \"/cat shopping.txt\"".to_string(),
+        "\"command\": \"/remind 30s ".to_string(),
+        format!("\"command\": \"{rm_declined}\", \"tier\": \"destructive\", \"decision\": \"declined\""),
+        "\"raw\": \"/cat old.txt\"".to_string(),
+        format!("\"command\": \"{rm_confirmed}\", \"tier\": \"destructive\", \"decision\": \"confirmed\""),
+        "\"command\": \"/shutdown\", \"tier\": \"power\", \"decision\": \"declined\"".to_string(),
+        "\"raw\": \"/uptime\"".to_string(),
     ];
     let mut at = 0;
-    for step in steps {
+    for step in &steps {
         match audit[at..].find(step) {
             Some(i) => at += i + step.len(),
             None => panic!("{step} not (in order) in:\n{audit}"),
@@ -192,7 +198,7 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     let log = String::from_utf8(fs.read_all("/log/audit.log").unwrap()).unwrap();
     model_loader::agent::audit::verify(&log).expect("the audit chain holds");
     let mut at = 0;
-    for step in steps {
+    for step in &steps {
         match log[at..].find(step) {
             Some(i) => at += i + step.len(),
             None => panic!("{step} not (in order) in:\n{log}"),

@@ -43,7 +43,8 @@ commands:
                                            every acknowledged operation survived
   model fetch [smollm2|qwen-coder]         download, assemble and verify the real models
   eval agent [--model M] [--mode both|grammar|free]
-                                           score the model's tool calls on xtask/eval/agent.jsonl
+             [--set FILE] [--trace]        score the model's tool calls on xtask/eval/agent.jsonl (or FILE;
+                                           --trace: a failed request's tokens with their alternatives)
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
   bench                                    benchmarks, side by side with llama.cpp

@@ -85,7 +85,8 @@ pub static FILES: &[Spec] = &[
     Spec {
         name: "df",
         args: &[],
-        help: "free and used space of the filesystem (how full the disk is), and where the files live",
+        help:
+            "free and used space of the filesystem (how full the disk is), and where the files live",
         tier: Tier::Read,
         audience: Audience::Everyone,
     },
