@@ -120,18 +120,36 @@ pub fn for_each_chunk<T: Send>(
     chunk: usize,
     f: &(dyn Fn(usize, &mut [T]) + Sync),
 ) {
-    let queue = ChunkQueue::new(slice, chunk);
-    if team.workers() <= 1 || queue.n_chunks() <= 1 {
-        while let Some((i, part)) = queue.claim() {
-            f(i, part);
+    for_each_chunk_of(team, [slice], [chunk], &|_, i, part| f(i, part));
+}
+
+/// [`for_each_chunk`] over `N` slices in one team run (one fork-join):
+/// `f(slice index, chunk index, chunk)` runs for every chunk of every
+/// slice (slice `j` in chunks of `chunks[j]` elements), each chunk on one
+/// worker. Workers take the chunks of slice 0 first, then of slice 1, and
+/// so on. Returns whether the team ran (false: everything ran on the caller).
+pub fn for_each_chunk_of<T: Send, const N: usize>(
+    team: &dyn Team,
+    slices: [&mut [T]; N],
+    chunks: [usize; N],
+    f: &(dyn Fn(usize, usize, &mut [T]) + Sync),
+) -> bool {
+    let mut it = chunks.into_iter();
+    let queues = slices.map(|s| ChunkQueue::new(s, it.next().unwrap_or(1)));
+    let drain = || {
+        for (j, q) in queues.iter().enumerate() {
+            while let Some((i, part)) = q.claim() {
+                f(j, i, part);
+            }
         }
-        return;
+    };
+    let total: usize = queues.iter().map(ChunkQueue::n_chunks).sum();
+    if team.workers() <= 1 || total <= 1 {
+        drain();
+        return false;
     }
-    team.run(&|_| {
-        while let Some((i, part)) = queue.claim() {
-            f(i, part);
-        }
-    });
+    team.run(&|_| drain());
+    true
 }
 
 #[cfg(test)]
@@ -162,6 +180,18 @@ mod tests {
         for (j, &x) in v.iter().enumerate() {
             assert_eq!(x, 1 + (j / 10) as u32);
         }
+        let (mut a, mut b) = ([0u32; 7], [0u32; 40]);
+        let ran = for_each_chunk_of(&SERIAL, [&mut a[..], &mut b[..]], [2, 16], &|j, i, part| {
+            for x in part.iter_mut() {
+                *x = (j * 100 + i) as u32;
+            }
+        });
+        assert!(!ran);
+        assert_eq!(a, [0, 0, 1, 1, 2, 2, 3]);
+        assert!(b
+            .iter()
+            .enumerate()
+            .all(|(k, &x)| x == 100 + (k / 16) as u32));
         let q = ChunkQueue::new(&mut v[..0], 4);
         assert!(q.claim().is_none());
         assert!(q.claim().is_none());

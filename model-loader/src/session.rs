@@ -18,7 +18,7 @@ use half::f16;
 
 use crate::kv::KvCache;
 use crate::model::{Model, ModelError, RopeStyle};
-use crate::parallel::{for_each_chunk, ChunkQueue, Team, SERIAL};
+use crate::parallel::{for_each_chunk_of, ChunkQueue, Team, SERIAL};
 use crate::quant::{check_gemm, ActBuffer, Backend, QMatrix};
 
 /// Progress of a long prefill: called with (tokens done, tokens in total)
@@ -54,6 +54,8 @@ pub struct Session<'m, 'a> {
     kv: KvCache,
     max_batch: usize,
     s: Scratch,
+    /// Team runs (fork-joins) so far, see [`Session::fork_joins`].
+    fork_joins: u64,
 }
 
 impl<'m, 'a> Session<'m, 'a> {
@@ -74,12 +76,15 @@ impl<'m, 'a> Session<'m, 'a> {
         let (e, q, kv, ff) = (hp.n_embd, hp.n_embd_q(), hp.n_embd_kv(), hp.n_ff);
         let b = max_batch;
         let widest = e.max(q).max(ff);
+        // A batch's fused products (Q, K and V; gate and up) share `chunked`.
+        let fused = (q + 2 * kv).max(2 * ff).max(widest);
         Ok(Session {
             model,
             backend: *backend,
             team: &SERIAL,
             kv: KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx),
             max_batch,
+            fork_joins: 0,
             s: Scratch {
                 x: vec![0.0; b * e],
                 xn: vec![0.0; b * e],
@@ -94,7 +99,7 @@ impl<'m, 'a> Session<'m, 'a> {
                 q16: vec![f16::ZERO; hp.head_dim],
                 scores: vec![0.0; n_ctx],
                 acts: ActBuffer::new(widest, b),
-                chunked: vec![0.0; if b > 1 { b * widest.max(kv) } else { 0 }],
+                chunked: vec![0.0; if b > 1 { b * fused } else { 0 }],
                 logits: vec![0.0; hp.n_vocab],
             },
         })
@@ -117,6 +122,14 @@ impl<'m, 'a> Session<'m, 'a> {
     /// The team the matrix products run on.
     pub fn team(&self) -> &'static dyn Team {
         self.team
+    }
+
+    /// How many team runs (fork-joins with more than one worker) the
+    /// step has made so far: per decoded token, 5 per layer (Q, K and V
+    /// fused; attention; the attention output; gate and up fused; down)
+    /// plus 1 for the logits.
+    pub fn fork_joins(&self) -> u64 {
+        self.fork_joins
     }
 
     /// Tokens in the context so far.
@@ -208,49 +221,80 @@ impl<'m, 'a> Session<'m, 'a> {
         Ok(())
     }
 
-    /// `out[t][r] = w · input[t]` for the first `n` rows of `input` (each
-    /// `w.n_cols` wide): quantizes the input once per activation type, then
-    /// computes the rows in chunks of [`chunk_rows`] on `team`.
+    /// `outs[j][t][r] = ws[j] · input[t]` for the `n` tokens of the batch in
+    /// `acts`: quantizes the input once per activation type, then computes
+    /// the rows of all `N` products in one team run (one fork-join), each
+    /// matrix in chunks of [`chunk_rows`] of its own rows.
     ///
-    /// One token writes each chunk straight into `out`; a batch writes
+    /// One token writes each chunk straight into its output; a batch writes
     /// chunk after chunk into `chunked` (each chunk's tokens contiguous, so
-    /// workers get disjoint slices) and is then copied into `out`.
-    fn matmul(
+    /// workers get disjoint slices) and is then copied into the outputs.
+    /// Returns whether the team ran (a fork-join with more than one worker).
+    fn matmul<const N: usize>(
         backend: &Backend,
         team: &dyn Team,
         acts: &mut ActBuffer,
         chunked: &mut [f32],
-        w: &QMatrix<'_>,
-        out: &mut [f32],
+        ws: [&QMatrix<'_>; N],
+        outs: [&mut [f32]; N],
         n: usize,
-    ) -> Result<(), ModelError> {
-        let a = acts.get(w.act_type(), backend)?;
-        debug_assert_eq!(a.n_tokens, n);
-        let rows = w.n_rows;
-        check_gemm(w, &a, &(0..rows), out, rows)?;
-        let gemm = backend.gemm_fn(w.ty)?;
-        let chunk = chunk_rows(rows);
-        if n == 1 {
-            for_each_chunk(team, &mut out[..rows], chunk, &|i, part| {
-                let r0 = i * chunk;
-                gemm(w, &a, r0..r0 + part.len(), part, part.len());
-            });
-            return Ok(());
+    ) -> Result<bool, ModelError> {
+        for w in ws {
+            acts.prepare(w.act_type(), backend)?;
         }
-        let chunked = chunked.get_mut(..n * rows).ok_or(ModelError::Invalid(
+        let acts = &*acts;
+        let mut a = [None; N];
+        let mut gemm = [None; N];
+        for j in 0..N {
+            let x = acts.view(ws[j].act_type())?;
+            debug_assert_eq!(x.n_tokens, n);
+            let rows = ws[j].n_rows;
+            check_gemm(ws[j], &x, &(0..rows), &*outs[j], rows)?;
+            a[j] = Some(x);
+            gemm[j] = Some(backend.gemm_fn(ws[j].ty)?);
+        }
+        let a = a.map(|x| x.expect("set above"));
+        let gemm = gemm.map(|g| g.expect("set above"));
+        let chunk = ws.map(|w| chunk_rows(w.n_rows));
+        if n == 1 {
+            let slices = {
+                let mut j = 0;
+                outs.map(|o| {
+                    j += 1;
+                    &mut o[..ws[j - 1].n_rows]
+                })
+            };
+            return Ok(for_each_chunk_of(team, slices, chunk, &|j, i, part| {
+                let r0 = i * chunk[j];
+                gemm[j](ws[j], &a[j], r0..r0 + part.len(), part, part.len());
+            }));
+        }
+        let need: usize = ws.iter().map(|w| n * w.n_rows).sum();
+        let mut rest = chunked.get_mut(..need).ok_or(ModelError::Invalid(
             "batch larger than the session's scratch",
         ))?;
-        for_each_chunk(team, chunked, chunk * n, &|i, part| {
-            let (r0, len) = (i * chunk, part.len() / n);
-            gemm(w, &a, r0..r0 + len, part, len);
+        let slices = ws.map(|w| {
+            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n * w.n_rows);
+            rest = tail;
+            head
         });
-        for (i, part) in chunked.chunks(chunk * n).enumerate() {
-            let (r0, len) = (i * chunk, part.len() / n);
-            for (t, src) in part.chunks_exact(len).enumerate() {
-                out[t * rows + r0..t * rows + r0 + len].copy_from_slice(src);
+        let ran = for_each_chunk_of(team, slices, chunk.map(|c| c * n), &|j, i, part| {
+            let (r0, len) = (i * chunk[j], part.len() / n);
+            gemm[j](ws[j], &a[j], r0..r0 + len, part, len);
+        });
+        let mut off = 0;
+        for (j, out) in outs.into_iter().enumerate() {
+            let rows = ws[j].n_rows;
+            let region = &chunked[off..off + n * rows];
+            off += n * rows;
+            for (i, part) in region.chunks(chunk[j] * n).enumerate() {
+                let (r0, len) = (i * chunk[j], part.len() / n);
+                for (t, src) in part.chunks_exact(len).enumerate() {
+                    out[t * rows + r0..t * rows + r0 + len].copy_from_slice(src);
+                }
             }
         }
-        Ok(())
+        Ok(ran)
     }
 
     /// One forward pass over `tokens` (at most `max_batch`), appended at
@@ -297,33 +341,15 @@ impl<'m, 'a> Session<'m, 'a> {
                 );
             }
             s.acts.set(&s.xn, e, n)?;
-            Self::matmul(
+            self.fork_joins += Self::matmul(
                 be,
                 team,
                 &mut s.acts,
                 &mut s.chunked,
-                &layer.wq,
-                &mut s.q,
+                [&layer.wq, &layer.wk, &layer.wv],
+                [&mut s.q, &mut s.k, &mut s.v],
                 n,
-            )?;
-            Self::matmul(
-                be,
-                team,
-                &mut s.acts,
-                &mut s.chunked,
-                &layer.wk,
-                &mut s.k,
-                n,
-            )?;
-            Self::matmul(
-                be,
-                team,
-                &mut s.acts,
-                &mut s.chunked,
-                &layer.wv,
-                &mut s.v,
-                n,
-            )?;
+            )? as u64;
             for t in 0..n {
                 let q = &mut s.q[t * nq..(t + 1) * nq];
                 let k = &mut s.k[t * nkv..(t + 1) * nkv];
@@ -377,19 +403,20 @@ impl<'m, 'a> Session<'m, 'a> {
             };
             if workers > 1 && n * n_head > 1 {
                 team.run(&attend);
+                self.fork_joins += 1;
             } else {
                 attend(0);
             }
             s.acts.set(&s.attn, nq, n)?;
-            Self::matmul(
+            self.fork_joins += Self::matmul(
                 be,
                 team,
                 &mut s.acts,
                 &mut s.chunked,
-                &layer.wo,
-                &mut s.tmp,
+                [&layer.wo],
+                [&mut s.tmp],
                 n,
-            )?;
+            )? as u64;
             (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
 
             // Feed-forward (SwiGLU).
@@ -402,35 +429,26 @@ impl<'m, 'a> Session<'m, 'a> {
                 );
             }
             s.acts.set(&s.xn, e, n)?;
-            Self::matmul(
+            self.fork_joins += Self::matmul(
                 be,
                 team,
                 &mut s.acts,
                 &mut s.chunked,
-                &layer.w_gate,
-                &mut s.gate,
+                [&layer.w_gate, &layer.w_up],
+                [&mut s.gate, &mut s.up],
                 n,
-            )?;
-            Self::matmul(
-                be,
-                team,
-                &mut s.acts,
-                &mut s.chunked,
-                &layer.w_up,
-                &mut s.up,
-                n,
-            )?;
+            )? as u64;
             (be.silu_mul)(&mut s.gate[..n * ff], &s.up[..n * ff]);
             s.acts.set(&s.gate, ff, n)?;
-            Self::matmul(
+            self.fork_joins += Self::matmul(
                 be,
                 team,
                 &mut s.acts,
                 &mut s.chunked,
-                &layer.w_down,
-                &mut s.tmp,
+                [&layer.w_down],
+                [&mut s.tmp],
                 n,
-            )?;
+            )? as u64;
             (be.add)(&mut s.x[..n * e], &s.tmp[..n * e]);
         }
         self.kv.set_n_tokens(pos0 + n);
@@ -442,15 +460,15 @@ impl<'m, 'a> Session<'m, 'a> {
         let last = &s.x[(n - 1) * e..n * e];
         (be.rmsnorm)(&mut s.xn[..e], last, &m.output_norm, hp.rms_eps);
         s.acts.set(&s.xn[..e], e, 1)?;
-        Self::matmul(
+        self.fork_joins += Self::matmul(
             be,
             team,
             &mut s.acts,
             &mut s.chunked,
-            &m.output,
-            &mut s.logits,
+            [&m.output],
+            [&mut s.logits],
             1,
-        )?;
+        )? as u64;
         Ok(())
     }
 }
@@ -559,6 +577,12 @@ mod tests {
             let want = run_all(&model, be, &SERIAL);
             for n in 2..=4 {
                 let team = ThreadTeam::leak(n).unwrap();
+                // One fork-join per fused product (Q/K/V, output, gate/up,
+                // down) and one for attention per layer, and the logits.
+                let mut s = Session::new(&model, be, 8, 1).unwrap();
+                s.set_team(team);
+                s.decode_step(1).unwrap();
+                assert_eq!(s.fork_joins(), 5 * model.layers.len() as u64 + 1);
                 assert_eq!(
                     run_all(&model, be, team),
                     want,

@@ -253,6 +253,7 @@ fn main() {
     }
     // Per-repetition rates.
     let (mut pp, mut tg, mut cpu_pp, mut cpu_tg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut fork_joins = 0.0;
     for _ in 0..o.reps.max(1) {
         if o.p > 0 {
             let mut s = Session::new(&model, be, n_ctx, o.p).expect("session");
@@ -274,7 +275,11 @@ fn main() {
             }
             tg.push(o.n as f64 / t0.elapsed().as_secs_f64());
             cpu_tg.push(o.n as f64 / (process_cpu_time() - c0));
+            fork_joins = s.fork_joins() as f64 / o.n as f64;
         }
+    }
+    if team.workers() > 1 && o.n > 0 {
+        eprintln!("[decode: {fork_joins:.0} fork-joins per token]");
     }
     if o.profile {
         eprintln!("[profile: time per backend entry, all runs]");

@@ -171,6 +171,56 @@ impl ActBuffer {
     /// The current batch converted to `ty` (converted now if not yet done),
     /// with `backend`'s quantizers.
     pub fn get(&mut self, ty: ActType, backend: &Backend) -> Result<Acts<'_>, QuantError> {
+        self.prepare(ty, backend)?;
+        self.view(ty)
+    }
+
+    /// Converts the current batch to `ty` with `backend`'s quantizers
+    /// unless that is done already (then [`ActBuffer::view`] can borrow
+    /// several conversions at once).
+    pub fn prepare(&mut self, ty: ActType, backend: &Backend) -> Result<(), QuantError> {
+        let nb = self.blocks(ty)?;
+        if self.valid[ty.index()] {
+            return Ok(());
+        }
+        let src = &self.f32s[..self.n_cols * self.n_tokens];
+        match ty {
+            ActType::F32 => {}
+            ActType::F16 => (backend.quantize_f16)(src, &mut self.f16s[..nb]),
+            ActType::Q8_0 => (backend.quantize_q8_0)(src, &mut self.q8_0[..nb]),
+            ActType::Q8_1 => (backend.quantize_q8_1)(src, &mut self.q8_1[..nb]),
+            ActType::Q8_K => (backend.quantize_q8_k)(src, &mut self.q8_k[..nb]),
+        }
+        self.valid[ty.index()] = true;
+        Ok(())
+    }
+
+    /// The current batch as `ty`, converted by [`ActBuffer::prepare`]
+    /// (an error if it was not).
+    pub fn view(&self, ty: ActType) -> Result<Acts<'_>, QuantError> {
+        let nb = self.blocks(ty)?;
+        if !self.valid[ty.index()] {
+            return Err(QuantError::Shape(
+                "activations not converted to this type yet",
+            ));
+        }
+        let data = match ty {
+            ActType::F32 => ActData::F32(&self.f32s[..nb]),
+            ActType::F16 => ActData::F16(&self.f16s[..nb]),
+            ActType::Q8_0 => ActData::Q8_0(&self.q8_0[..nb]),
+            ActType::Q8_1 => ActData::Q8_1(&self.q8_1[..nb]),
+            ActType::Q8_K => ActData::Q8_K(&self.q8_k[..nb]),
+        };
+        Ok(Acts {
+            data,
+            n_cols: self.n_cols,
+            n_tokens: self.n_tokens,
+        })
+    }
+
+    /// Blocks of type `ty` in the current batch (checked against the
+    /// buffer's capacity).
+    fn blocks(&self, ty: ActType) -> Result<usize, QuantError> {
         let n = self.n_cols * self.n_tokens;
         if !n.is_multiple_of(ty.block_len()) || !self.n_cols.is_multiple_of(ty.block_len()) {
             return Err(QuantError::Shape(
@@ -178,44 +228,17 @@ impl ActBuffer {
             ));
         }
         let nb = n / ty.block_len();
-        let fresh = !self.valid[ty.index()];
-        let src = &self.f32s[..n];
-        let data = match ty {
-            ActType::F32 => ActData::F32(src),
-            ActType::F16 => {
-                if fresh {
-                    (backend.quantize_f16)(src, &mut self.f16s[..nb]);
-                }
-                ActData::F16(&self.f16s[..nb])
-            }
-            ActType::Q8_0 => {
-                if fresh {
-                    (backend.quantize_q8_0)(src, &mut self.q8_0[..nb]);
-                }
-                ActData::Q8_0(&self.q8_0[..nb])
-            }
-            ActType::Q8_1 => {
-                if fresh {
-                    (backend.quantize_q8_1)(src, &mut self.q8_1[..nb]);
-                }
-                ActData::Q8_1(&self.q8_1[..nb])
-            }
-            ActType::Q8_K => {
-                if self.q8_k.len() < nb {
-                    return Err(QuantError::Shape("activation batch larger than the buffer"));
-                }
-                if fresh {
-                    (backend.quantize_q8_k)(src, &mut self.q8_k[..nb]);
-                }
-                ActData::Q8_K(&self.q8_k[..nb])
-            }
+        let cap = match ty {
+            ActType::F32 => self.f32s.len(),
+            ActType::F16 => self.f16s.len(),
+            ActType::Q8_0 => self.q8_0.len(),
+            ActType::Q8_1 => self.q8_1.len(),
+            ActType::Q8_K => self.q8_k.len(),
         };
-        self.valid[ty.index()] = true;
-        Ok(Acts {
-            data,
-            n_cols: self.n_cols,
-            n_tokens: self.n_tokens,
-        })
+        if nb > cap {
+            return Err(QuantError::Shape("activation batch larger than the buffer"));
+        }
+        Ok(nb)
     }
 }
 
