@@ -16,6 +16,7 @@ mod models;
 mod packs;
 mod run;
 mod test;
+mod unsafe_audit;
 mod usb;
 mod util;
 
@@ -50,6 +51,8 @@ commands:
   fuzz [TARGET|list|seeds] [--time S]      run the fuzz targets (all, or one) for S seconds each
                                            (default 60) and print executions per target;
                                            seeds: regenerate the committed seed corpora
+  unsafe                                   count the `unsafe` uses per file and area; fail on one
+                                           outside the allowed areas or without a SAFETY comment
 ";
 
 fn main() {
@@ -78,6 +81,7 @@ fn real_main() -> Result<()> {
         "eval" => eval::main(args),
         "bench" => bench::main(args),
         "fuzz" => fuzz::main(args),
+        "unsafe" => unsafe_audit::main(args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
