@@ -87,8 +87,8 @@ fn defaults() -> Platform {
 }
 
 fn parse(rsdp: u64) -> Result<Platform, &'static str> {
-    // SAFETY: the bootloader found a valid RSDP at this address.
     let tables =
+        // SAFETY: the bootloader found a valid RSDP at this address.
         unsafe { AcpiTables::from_rsdp(KernelAcpi, rsdp as usize) }.map_err(|_| "bad RSDP/XSDT")?;
     let (model, processors) = InterruptModel::new(&tables).map_err(|_| "bad MADT")?;
     let InterruptModel::Apic(apic) = model else {

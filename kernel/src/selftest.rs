@@ -219,6 +219,7 @@ fn simd_test() -> TestResult {
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA enabled; `a` and `b` point to `n` floats.
+// SAFETY: no other symbol of the kernel is named `selftest_dot_avx2`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 #[target_feature(enable = "avx2,fma")]
@@ -245,6 +246,9 @@ pub unsafe extern "C" fn selftest_dot_avx2(a: *const f32, b: *const f32, n: usiz
 }
 
 /// Adds (1, 2, 3, 4) to a YMM accumulator `iters` times.
+///
+/// # Safety
+/// The CPU must have AVX enabled (CR4.OSXSAVE and XCR0's YMM bit).
 #[inline(never)]
 #[target_feature(enable = "avx")]
 unsafe fn avx_count(iters: u64) -> [f64; 4] {
