@@ -51,8 +51,9 @@ commands:
   fuzz [TARGET|list|seeds] [--time S]      run the fuzz targets (all, or one) for S seconds each
                                            (default 60) and print executions per target;
                                            seeds: regenerate the committed seed corpora
-  unsafe                                   count the `unsafe` uses per file and area; fail on one
-                                           outside the allowed areas or without a SAFETY comment
+  unsafe [--list]                          count the `unsafe` uses per file and area (--list: each
+                                           one); fail on one outside the allowed areas or without
+                                           a SAFETY comment
 ";
 
 fn main() {

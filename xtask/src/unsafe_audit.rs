@@ -1,5 +1,5 @@
-//! `cargo xtask unsafe`: where the project's `unsafe` code is, and whether
-//! each use says why it is sound.
+//! `cargo xtask unsafe [--list]`: where the project's `unsafe` code is, and
+//! whether each use says why it is sound (`--list`: every use).
 //!
 //! Every `.rs` file under `kernel/` and `model-loader/` (not `target/`, not
 //! fuzz corpora) is lexed (comments, strings, raw strings and char literals
@@ -572,8 +572,18 @@ impl Report {
 
 /// `cargo xtask unsafe`: print the counts, then the violations; an error
 /// if there is one.
+/// `--list` also prints every use (`path:line: kind`).
 pub fn main(args: Vec<String>) -> Result<()> {
-    crate::args::Args::new(args).finish()?;
+    let mut args = crate::args::Args::new(args);
+    let list = args.flag("--list");
+    args.finish()?;
+    if list {
+        for (path, uses) in &Report::collect()?.files {
+            for u in uses {
+                println!("{path}:{}: unsafe {}", u.line, u.kind.name());
+            }
+        }
+    }
     check(true)
 }
 
