@@ -506,7 +506,9 @@ pub fn into_device<D: BlockDevice>(lfs: Lfs<D>) -> D {
 /// `src` is NUL-terminated and `dst` has room for it, NUL included (C's
 /// contract; littlefs is the only caller).
 #[cfg(feature = "c-stubs")]
-#[no_mangle]
+// SAFETY: tinyrlibc, the only C library the kernel links, has no
+// `strcpy`, so this is the only symbol of that name.
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn strcpy(
     dst: *mut core::ffi::c_char,
     src: *const core::ffi::c_char,
