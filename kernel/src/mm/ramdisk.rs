@@ -13,10 +13,10 @@ pub fn bytes() -> Option<&'static [u8]> {
     Some(unsafe { core::slice::from_raw_parts(addr as *const u8, len as usize) })
 }
 
-/// The ramdisk as a slice. If the bootloader loaded it into physically
-/// contiguous memory (it does), the slice is taken from the
-/// physical-memory mapping, which uses 2 MiB pages; otherwise the
-/// bootloader's own mapping is used as it is.
+/// `r` (the ramdisk, from [`bytes`]) for heavy use: if the bootloader
+/// loaded it into physically contiguous memory (it does), the same bytes
+/// through the physical-memory mapping, which uses 2 MiB pages; otherwise
+/// `r` itself, through the bootloader's own mapping.
 pub fn direct_view(r: &'static [u8]) -> &'static [u8] {
     let start = VirtAddr::from_ptr(r.as_ptr());
     let Some((phys0, _)) = paging::translate(start) else {
