@@ -69,11 +69,3 @@ pub fn record(info: &BootInfo) {
 pub fn facts() -> &'static Facts {
     FACTS.get().expect("boot facts not recorded")
 }
-
-/// The ramdisk the image was built with (`boot --ramdisk FILE`), if any.
-pub fn ramdisk() -> Option<&'static [u8]> {
-    let (addr, len) = facts().ramdisk?;
-    // SAFETY: the bootloader mapped the ramdisk at this address for the
-    // kernel's lifetime; nothing writes to it.
-    Some(unsafe { core::slice::from_raw_parts(addr as *const u8, len as usize) })
-}

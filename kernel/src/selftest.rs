@@ -2,6 +2,7 @@
 //! each, and deliberate faults (`/test-fault KIND`, test builds of the
 //! command line only). The QEMU tests drive both.
 
+use crate::arch::x86_64::selftest::Fault;
 use crate::console::style::{paint, Style};
 use crate::mm::lazy::{self, PageSource};
 use crate::mm::paging::{self, Access};
@@ -102,31 +103,15 @@ fn heap_test() -> TestResult {
     // Hundreds of MiB: grow the heap well past its initial size (touch one
     // byte per page rather than all of it, to stay quick under TCG).
     const HUGE: usize = 256 << 20;
-    let mut huge: Vec<u8> = Vec::with_capacity(HUGE);
-    let base = huge.as_mut_ptr();
-    for (n, off) in (0..HUGE).step_by(4096).enumerate() {
-        // SAFETY: within the capacity just allocated.
-        unsafe { base.add(off).write(n as u8) };
+    if let Err(off) = heap::check_sparse_block(HUGE, 4096) {
+        return Err(format!("256 MiB block corrupted at {off:#x}"));
     }
-    for (n, off) in (0..HUGE).step_by(4096).enumerate() {
-        // SAFETY: written just above.
-        let got = unsafe { base.add(off).read() };
-        check(got == n as u8, || {
-            format!("256 MiB block corrupted at {off:#x}")
-        })?;
-    }
-    drop(huge);
 
     // Alignment up to a huge page.
     for align in [16usize, 4096, HUGE_PAGE_SIZE as usize] {
-        let layout = core::alloc::Layout::from_size_align(3 * align, align).unwrap();
-        // SAFETY: non-zero-sized layout; freed right below.
-        let p = unsafe { alloc::alloc::alloc(layout) };
-        check(!p.is_null() && (p as usize).is_multiple_of(align), || {
+        check(heap::check_alignment(align), || {
             format!("align {align} failed")
         })?;
-        // SAFETY: allocated above with this layout.
-        unsafe { alloc::alloc::dealloc(p, layout) };
     }
     Ok(format!(
         "64 MiB block, 4000 small blocks, reuse without growth, 256 MiB block, alignment to 2 MiB; heap {} MiB mapped",
@@ -137,7 +122,7 @@ fn heap_test() -> TestResult {
 // ---------------------------------------------------------------- simd ---
 
 fn simd_test() -> TestResult {
-    use core::arch::x86_64::*;
+    use arch::x86_64::selftest as hw;
     check(arch::x86_64::cpu::sse_enabled(), || {
         "SSE is not enabled".into()
     })?;
@@ -147,40 +132,25 @@ fn simd_test() -> TestResult {
 
     // SSE/SSE2 on values the compiler cannot see.
     let (a, b) = (black_box([1.0f32, 2.0, 3.0, 4.0]), black_box(0.5f32));
-    let mut out = [0f32; 4];
-    // SAFETY: SSE is enabled (checked above); pointers are to local arrays.
-    unsafe {
-        let va = _mm_loadu_ps(a.as_ptr());
-        let r = _mm_add_ps(_mm_mul_ps(va, _mm_set1_ps(b)), va);
-        _mm_storeu_ps(out.as_mut_ptr(), r);
-    }
+    let out = hw::sse_mul_add(a, b);
     check(out == [1.5, 3.0, 4.5, 6.0], || {
         format!("SSE mul/add gave {out:?}")
     })?;
-    let mut root = [0f64; 2];
-    // SAFETY: as above (SSE2).
-    unsafe {
-        _mm_storeu_pd(
-            root.as_mut_ptr(),
-            _mm_sqrt_pd(_mm_set_pd(black_box(2.0), black_box(81.0))),
-        )
-    };
+    let root = hw::sse2_sqrt(black_box(2.0), black_box(81.0));
     check(
         root[0] == 9.0 && (root[1] - core::f64::consts::SQRT_2).abs() < 1e-15,
         || format!("SSE2 sqrt gave {root:?}"),
     )?;
     let mut details = String::from("SSE/SSE2 arithmetic");
 
-    let cpu = arch::cpu_info();
-    if cpu.has_avx2() && cpu.has_fma() && arch::x86_64::cpu::avx_enabled() {
+    if hw::avx2_fma_usable() {
         // AVX2 + FMA dot product against a scalar reference. Values are
         // small integers, so both sums are exact.
         let n = 4099;
         let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32).collect();
         let y: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
         let scalar: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
-        // SAFETY: AVX2 and FMA are present and enabled (checked above).
-        let vector = unsafe { selftest_dot_avx2(x.as_ptr(), y.as_ptr(), n) };
+        let vector = hw::dot_avx2(&x, &y).ok_or("AVX2/FMA vanished")?;
         check(vector == scalar, || {
             format!("AVX2/FMA dot {vector} != scalar {scalar}")
         })?;
@@ -192,8 +162,7 @@ fn simd_test() -> TestResult {
         let mut acc = [0f64; 4];
         while time::ticks() < t0 + 20 {
             let iters = 200_000;
-            // SAFETY: AVX is enabled (checked above).
-            let part = unsafe { avx_count(iters) };
+            let part = hw::avx_count(iters).ok_or("AVX vanished")?;
             for (a, p) in acc.iter_mut().zip(part) {
                 *a += p;
             }
@@ -211,53 +180,6 @@ fn simd_test() -> TestResult {
         details += ", AVX2/FMA not available (skipped)";
     }
     Ok(details)
-}
-
-/// Dot product with AVX2 + FMA (8 lanes), scalar tail. Exported unmangled so
-/// the QEMU tests can find it in the kernel ELF and check it really
-/// contains YMM/FMA instructions.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA enabled; `a` and `b` point to `n` floats.
-#[unsafe(no_mangle)]
-#[inline(never)]
-#[target_feature(enable = "avx2,fma")]
-pub unsafe extern "C" fn selftest_dot_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
-    use core::arch::x86_64::*;
-    let mut acc = _mm256_setzero_ps();
-    let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: i + 8 <= n, so both loads are in bounds.
-        let (va, vb) = unsafe { (_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i))) };
-        acc = _mm256_fmadd_ps(va, vb, acc);
-        i += 8;
-    }
-    let mut lanes = [0f32; 8];
-    // SAFETY: `lanes` holds 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-    let mut sum: f32 = lanes.iter().sum();
-    while i < n {
-        // SAFETY: i < n.
-        sum += unsafe { *a.add(i) * *b.add(i) };
-        i += 1;
-    }
-    sum
-}
-
-/// Adds (1, 2, 3, 4) to a YMM accumulator `iters` times.
-#[inline(never)]
-#[target_feature(enable = "avx")]
-unsafe fn avx_count(iters: u64) -> [f64; 4] {
-    use core::arch::x86_64::*;
-    let inc = _mm256_set_pd(4.0, 3.0, 2.0, 1.0);
-    let mut acc = _mm256_setzero_pd();
-    for _ in 0..black_box(iters) {
-        acc = _mm256_add_pd(acc, inc);
-    }
-    let mut out = [0f64; 4];
-    // SAFETY: `out` holds 4 doubles.
-    unsafe { _mm256_storeu_pd(out.as_mut_ptr(), acc) };
-    out
 }
 
 // --------------------------------------------------------------- timer ---
@@ -345,23 +267,10 @@ fn lazy_test() -> TestResult {
 pub fn fault(kind: &str) {
     println!("raising {kind} on purpose");
     match kind {
-        // SAFETY (all arms): deliberately invalid operations; the exception
-        // handler stops the kernel, so nothing runs afterwards.
-        "pf" => unsafe {
-            black_box(core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64));
-        },
-        // SAFETY: a deliberate divide error; the handler stops the kernel.
-        "de" => unsafe {
-            core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("ecx") _, out("edx") _);
-        },
-        // SAFETY: a deliberate invalid opcode; the handler stops the kernel.
-        "ud" => unsafe { core::arch::asm!("ud2") },
-        // SAFETY: a deliberate non-canonical read; the handler stops the kernel.
-        "gp" => unsafe {
-            black_box(core::ptr::read_volatile(
-                0x8000_0000_0000_0000usize as *const u64,
-            ));
-        },
+        "pf" => arch::x86_64::selftest::raise(Fault::Page),
+        "de" => arch::x86_64::selftest::raise(Fault::Divide),
+        "ud" => arch::x86_64::selftest::raise(Fault::InvalidOpcode),
+        "gp" => arch::x86_64::selftest::raise(Fault::GeneralProtection),
         "stack" => {
             black_box(recurse(black_box(0)));
         }

@@ -3,10 +3,9 @@
 //! frequency: the ACPI PM timer (3.579545 MHz) if the FADT has one, else
 //! the PIT (1.193182 MHz).
 
-use crate::arch::x86_64::{apic, cpu, idt::vector, percpu, pit};
+use crate::arch::x86_64::{acpi, apic, cpu, idt::vector, percpu, pit};
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
-use x86_64::instructions::port::Port;
 
 /// Timer interrupts per second.
 pub const TICK_HZ: u64 = 100;
@@ -43,12 +42,10 @@ impl Reference {
             Reference::PmTimer { port, bits32 } => {
                 const HZ: u64 = 3_579_545;
                 let mask: u32 = if bits32 { u32::MAX } else { 0x00ff_ffff };
-                let mut p = Port::<u32>::new(port);
+                let read = || acpi::pm_timer_read(port) & mask;
                 let ticks = (HZ * d.as_micros() as u64 / 1_000_000) as u32;
-                // SAFETY: reading the PM timer port from the FADT.
-                let start = unsafe { p.read() } & mask;
-                // SAFETY: as above.
-                while (unsafe { p.read() } & mask).wrapping_sub(start) & mask < ticks {
+                let start = read();
+                while read().wrapping_sub(start) & mask < ticks {
                     core::hint::spin_loop();
                 }
             }

@@ -103,6 +103,11 @@ fn tiny_model_on_disk_matches_host() {
         vdb.contains("model pack `tiny`") && vdb.contains("modern") && vdb.contains("read-only"),
         "{disks}"
     );
+    // The read benchmark (its buffer is an `mm::frame::Buffer`): both
+    // disks read whole.
+    let bench = m.command("/disks bench");
+    assert!(line_with(&bench, "vda: read 2.0 MiB in").contains("MB/s"), "{bench}");
+    assert!(line_with(&bench, "vdb: read").contains("MB/s"), "{bench}");
     let written = m.command("/test-disk");
     assert!(
         written.contains("vda: wrote and read back 1.0 MiB correctly"),

@@ -16,6 +16,7 @@ mod models;
 mod packs;
 mod run;
 mod test;
+mod unsafe_audit;
 mod usb;
 mod util;
 
@@ -51,6 +52,9 @@ commands:
   fuzz [TARGET|list|seeds] [--time S]      run the fuzz targets (all, or one) for S seconds each
                                            (default 60) and print executions per target;
                                            seeds: regenerate the committed seed corpora
+  unsafe [--list]                          count the `unsafe` uses per file and area (--list: each
+                                           one); fail on one outside the allowed areas or without
+                                           a SAFETY comment
 ";
 
 fn main() {
@@ -79,6 +83,7 @@ fn real_main() -> Result<()> {
         "eval" => eval::main(args),
         "bench" => bench::main(args),
         "fuzz" => fuzz::main(args),
+        "unsafe" => unsafe_audit::main(args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

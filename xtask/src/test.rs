@@ -2,7 +2,8 @@
 //! project. First the host unit tests (`cargo test --workspace`, in which
 //! the QEMU tests are listed as ignored), then the kernel and its images
 //! are built and the QEMU tests run (`--ignored`) against them.
-//! The host half also runs every fuzz target for a few seconds
+//! The host half also runs the `unsafe` audit (`cargo xtask unsafe`)
+//! and every fuzz target for a few seconds
 //! (`cargo xtask fuzz`). `--host` or `--qemu` runs only that half; FILTER
 //! selects QEMU tests by name.
 
@@ -34,6 +35,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
         run(cargo()
             .args(["test", "--workspace", "--exclude", "boot"])
             .current_dir(root()))?;
+        // Where `unsafe` is and that each use says why (fast: a lexer).
+        eprintln!("xtask: unsafe audit");
+        crate::unsafe_audit::check(false)?;
         // Each fuzz target for a short time, on its seeds and what earlier
         // runs found: a regression shows here.
         eprintln!("xtask: fuzz smoke test");

@@ -284,8 +284,8 @@ impl<D: BlockDevice> Lfs<D> {
 
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), FsError> {
         let (a, b) = (c_path(from), c_path(to));
-        // SAFETY: NUL-terminated paths.
         let code =
+            // SAFETY: NUL-terminated paths.
             unsafe { ll::lfs_rename(self.lfs(), a.as_ptr() as *const _, b.as_ptr() as *const _) };
         self.result(code, from).map(drop)
     }
@@ -501,8 +501,14 @@ pub fn into_device<D: BlockDevice>(lfs: Lfs<D>) -> D {
 /// `strcpy`, which littlefs calls and a freestanding kernel has no C library
 /// for (tinyrlibc provides the other string functions; compiler-builtins
 /// the mem* ones). Only in kernel builds (`c-stubs`): the host has libc.
+///
+/// # Safety
+/// `src` is NUL-terminated and `dst` has room for it, NUL included (C's
+/// contract; littlefs is the only caller).
 #[cfg(feature = "c-stubs")]
-#[no_mangle]
+// SAFETY: tinyrlibc, the only C library the kernel links, has no
+// `strcpy`, so this is the only symbol of that name.
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn strcpy(
     dst: *mut core::ffi::c_char,
     src: *const core::ffi::c_char,

@@ -3,24 +3,25 @@
 //! The serial receive interrupt is the producer and the console reader the
 //! consumer: neither ever waits for the other, so the interrupt handler can
 //! never deadlock against the code it interrupted.
+//!
+//! The slots are atomic bytes (plain loads and stores on x86), so the ring
+//! needs no `unsafe`: a slot is written by the producer only while it is
+//! outside the consumer's window [tail, head) and read by the consumer only
+//! while inside it, and the Release/Acquire pairs on `head` and `tail`
+//! order those accesses. Misuse (two producers) can lose or repeat bytes,
+//! never cause undefined behaviour.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// A ring of `N` bytes (`N` a power of two). `head` and `tail` count bytes
 /// pushed and popped since creation and wrap around `usize`.
 pub struct ByteRing<const N: usize> {
-    buf: UnsafeCell<[u8; N]>,
+    buf: [AtomicU8; N],
     /// Bytes pushed so far (written by the producer only).
     head: AtomicUsize,
     /// Bytes popped so far (written by the consumer only).
     tail: AtomicUsize,
 }
-
-// SAFETY: a slot is written by the producer only while it is outside the
-// consumer's window [tail, head), and read by the consumer only while inside
-// it; the Release/Acquire pairs on head and tail order those accesses.
-unsafe impl<const N: usize> Sync for ByteRing<N> {}
 
 impl<const N: usize> Default for ByteRing<N> {
     fn default() -> Self {
@@ -35,7 +36,7 @@ impl<const N: usize> ByteRing<N> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_IS_POWER_OF_TWO;
         ByteRing {
-            buf: UnsafeCell::new([0; N]),
+            buf: [const { AtomicU8::new(0) }; N],
             head: AtomicUsize::new(0),
             tail: AtomicUsize::new(0),
         }
@@ -68,9 +69,9 @@ impl<const N: usize> ByteRing<N> {
         if head.wrapping_sub(tail) >= N {
             return Err(byte);
         }
-        // SAFETY: the slot at `head` is outside the consumer's window (the
-        // ring is not full), so only this producer touches it.
-        unsafe { (*self.buf.get())[head % N] = byte };
+        // The slot at `head` is outside the consumer's window (the ring is
+        // not full); the Release store of `head` publishes it.
+        self.buf[head % N].store(byte, Ordering::Relaxed);
         self.head.store(head.wrapping_add(1), Ordering::Release);
         Ok(())
     }
@@ -83,9 +84,9 @@ impl<const N: usize> ByteRing<N> {
         if head == tail {
             return None;
         }
-        // SAFETY: the slot at `tail` is inside the window the producer has
-        // published (Acquire on head) and will not rewrite until we move tail.
-        let byte = unsafe { (*self.buf.get())[tail % N] };
+        // The slot at `tail` is inside the window the producer has published
+        // (Acquire on head) and will not rewrite until `tail` moves.
+        let byte = self.buf[tail % N].load(Ordering::Relaxed);
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
         Some(byte)
     }

@@ -116,6 +116,34 @@ pub fn free(start: PhysAddr, count: u64) {
     with(|f| f.bitmap.free_run(start.as_u64() / PAGE_SIZE, count));
 }
 
+/// Physically contiguous frames owned by one user and seen as bytes through
+/// the physical-memory mapping; freed when dropped.
+pub struct Buffer {
+    phys: PhysAddr,
+    len: usize,
+}
+
+impl Buffer {
+    /// `len` bytes (rounded up to whole frames), contents undefined.
+    pub fn alloc(len: usize) -> Option<Buffer> {
+        let phys = alloc_contiguous((len as u64).div_ceil(PAGE_SIZE), PAGE_SIZE)?;
+        Some(Buffer { phys, len })
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let virt = phys_to_virt(self.phys);
+        // SAFETY: the frames belong to this buffer alone until it is
+        // dropped, and the physical-memory mapping covers all RAM.
+        unsafe { core::slice::from_raw_parts_mut(virt.as_mut_ptr::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        free(self.phys, (self.len as u64).div_ceil(PAGE_SIZE));
+    }
+}
+
 /// Like [`alloc_contiguous`], but gives up instead of waiting if the
 /// allocator is busy: for the page-fault path, which must never deadlock.
 pub fn try_alloc_contiguous(count: u64, align_bytes: u64) -> Option<PhysAddr> {

@@ -191,6 +191,41 @@ pub fn try_zeroed(n: usize) -> Result<Vec<u8>, OutOfMemory> {
     Ok(v)
 }
 
+/// Self-test: allocates `bytes` and writes then reads back one byte every
+/// `stride` bytes (so a huge block is checked without touching all of it,
+/// which is slow under TCG). `Err(offset)` at the first wrong byte.
+pub fn check_sparse_block(bytes: usize, stride: usize) -> Result<(), usize> {
+    let mut block: Vec<u8> = Vec::with_capacity(bytes);
+    let base = block.as_mut_ptr();
+    for (n, off) in (0..bytes).step_by(stride).enumerate() {
+        // SAFETY: within the capacity just allocated.
+        unsafe { base.add(off).write(n as u8) };
+    }
+    for (n, off) in (0..bytes).step_by(stride).enumerate() {
+        // SAFETY: written just above.
+        if unsafe { base.add(off).read() } != n as u8 {
+            return Err(off);
+        }
+    }
+    Ok(())
+}
+
+/// Self-test: whether a `3 * align`-byte block aligned to `align` (a power
+/// of two) can be allocated, comes back aligned, and is freed.
+pub fn check_alignment(align: usize) -> bool {
+    let Ok(layout) = Layout::from_size_align(3 * align, align) else {
+        return false;
+    };
+    // SAFETY: a non-zero-sized layout; freed right below.
+    let p = unsafe { alloc::alloc::alloc(layout) };
+    if p.is_null() {
+        return false;
+    }
+    // SAFETY: allocated above with this layout.
+    unsafe { alloc::alloc::dealloc(p, layout) };
+    (p as usize).is_multiple_of(align)
+}
+
 /// For the panic handler: the size of the allocation whose failure caused
 /// the panic (if one failed since the last [`OutOfMemory`]), and the heap's
 /// figures when its locks are free (the failing code may hold them).

@@ -1,5 +1,5 @@
 //! Memory management: physical frames, page tables, the kernel's virtual
-//! address space, the heap, and lazily-backed regions.
+//! address space, the heap, lazily-backed regions and the boot ramdisk.
 //!
 //! Lock order: `paging` before `frame` (mapping allocates page-table
 //! frames). Interrupt handlers take none of these locks, except the page
@@ -9,6 +9,7 @@ pub mod frame;
 pub mod heap;
 pub mod lazy;
 pub mod paging;
+pub mod ramdisk;
 pub mod vspace;
 
 use bootloader_api::info::MemoryRegions;

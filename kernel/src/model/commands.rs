@@ -216,7 +216,7 @@ pub fn cmd_disks(inv: &Invocation, out: &mut Output) -> Result {
             flags.join(", ")
         );
     }
-    if let Some(r) = crate::boot::ramdisk() {
+    if let Some(r) = crate::mm::ramdisk::bytes() {
         outln!(
             out,
             "ramdisk  {}  (loaded by the bootloader)",
@@ -238,16 +238,10 @@ fn bench_read(d: &blk::Disk) {
     if total == 0 {
         return;
     }
-    let Some(phys) = frame::alloc_contiguous((BUF / 4096) as u64, 4096) else {
+    let Some(mut frames) = frame::Buffer::alloc(BUF) else {
         return error("no memory for the benchmark buffer");
     };
-    // SAFETY: freshly allocated frames, freed below, used only here.
-    let buf = unsafe {
-        core::slice::from_raw_parts_mut(
-            crate::mm::paging::phys_to_virt(phys).as_mut_ptr::<u8>(),
-            BUF,
-        )
-    };
+    let buf = frames.as_mut_slice();
     let t0 = time::uptime();
     let mut off = 0;
     let mut result = Ok(());
@@ -260,7 +254,7 @@ fn bench_read(d: &blk::Disk) {
         off += n as u64;
     }
     let t = time::uptime() - t0;
-    frame::free(phys, (BUF / 4096) as u64);
+    drop(frames);
     match result {
         Ok(()) => println!(
             "{}: read {} in {:.2} s: {:.0} MB/s",

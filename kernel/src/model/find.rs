@@ -156,7 +156,7 @@ fn probe(medium: Medium) -> Probe {
 /// Looks at every disk, then the ramdisk.
 pub fn search() -> Search {
     let mut media: Vec<Medium> = blk::disks().iter().map(Medium::Disk).collect();
-    if let Some(r) = crate::boot::ramdisk() {
+    if let Some(r) = crate::mm::ramdisk::bytes() {
         media.push(Medium::Ramdisk(r));
     }
     let mut looked = Vec::new();

@@ -75,10 +75,6 @@ pub struct Loaded {
     pub facts: LoadFacts,
 }
 
-// SAFETY: the kernel runs on one CPU; the model is only used by the shell
-// under MODEL's lock.
-unsafe impl Send for Loaded {}
-
 static MODEL: Mutex<Option<Loaded>> = Mutex::new(None);
 /// Why no model is loaded (for messages).
 static MISSING: Mutex<Option<String>> = Mutex::new(None);
@@ -179,7 +175,7 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
             (region.as_slice(), Some(region))
         }
         Medium::Ramdisk(r) => {
-            let r = source::ramdisk_view(r);
+            let r = crate::mm::ramdisk::direct_view(r);
             let start = image.gguf_offset as usize;
             (&r[start..start + image.gguf_len as usize], None)
         }

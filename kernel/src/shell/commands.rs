@@ -287,7 +287,7 @@ pub fn banner() {
         Bytes(f.usable),
         Bytes(f.free)
     );
-    if let Some(r) = boot::ramdisk() {
+    if let Some(r) = crate::mm::ramdisk::bytes() {
         println!("  ramdisk: {}", Bytes(r.len() as u64));
     }
     println!(

@@ -23,6 +23,8 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 };
 
 /// The serialized config the bootloader reads from the kernel ELF.
+// SAFETY: the section holds only this byte array, which the bootloader
+// reads from the ELF file; nothing else is placed in or expects that section.
 #[unsafe(link_section = ".bootloader-config")]
 static BOOTLOADER_CONFIG_BYTES: [u8; BootloaderConfig::SERIALIZED_LEN] =
     BOOTLOADER_CONFIG.serialize();

@@ -1,6 +1,7 @@
 //! x86_64: boot entry, CPU setup (GDT/TSS, IDT), exception diagnosis,
 //! interrupt controllers (PIC, local APIC, IOAPIC) and timers (PIT, APIC).
 
+pub mod acpi;
 pub mod apic;
 pub mod cpu;
 pub mod entry;
@@ -12,6 +13,7 @@ pub mod percpu;
 pub mod pic;
 pub mod pit;
 pub mod qemu;
+pub mod selftest;
 pub mod smp;
 pub mod stack;
 

@@ -132,6 +132,9 @@ core::arch::global_asm!(
     ".text",
 );
 
+// SAFETY: the labels are defined by the `global_asm!` above with exactly
+// these names; only their addresses are taken (`&raw const`), never a value
+// read through the `u8` type.
 unsafe extern "C" {
     static ap_trampoline_start: u8;
     static ap_trampoline_end: u8;

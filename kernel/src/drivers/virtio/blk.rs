@@ -196,8 +196,9 @@ impl Disk {
         let mut inner = self.inner.lock();
         let bounce = inner.dma.phys + 4096;
         inner.request(REQ_GET_ID, 0, &[(bounce, 20)], true)?;
-        // SAFETY: the bounce page belongs to this disk, under its lock.
         let id =
+            // SAFETY: the bounce page belongs to this disk, under its lock,
+            // and the device has written its 20 bytes (`request` returned Ok).
             unsafe { core::slice::from_raw_parts((inner.dma.virt + 4096u64).as_ptr::<u8>(), 20) };
         let len = id.iter().position(|&b| b == 0).unwrap_or(20);
         Ok(String::from_utf8_lossy(&id[..len]).into_owned())

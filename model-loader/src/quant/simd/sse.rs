@@ -36,6 +36,15 @@
 //! Offsets of the unsigned formats (Q4_0: 8, Q5_0: 16, Q6_K: 32) are
 //! subtracted as multiples of the activation sums (per token, shared by
 //! the rows), as in `x86.rs`.
+//!
+//! # Safety
+//! Every `unsafe fn` here needs the CPU to have its module's instruction set
+//! (`ssse3`: SSSE3, which the backend's `available()` checks; `sse2`: the
+//! x86_64 baseline) and its pointers to cover what it reads or writes: `p`
+//! one weight block (or a super-block for the K formats), `w` the tile's
+//! `R` rows of `nb` blocks each at stride `ws`, `a` the tile's `T` tokens'
+//! activation blocks, `out` its `R × T` results. The tile functions are
+//! called only by [`super::driver`], which checks those bounds.
 
 /// The tile shapes of one tile kernel (4 × `$tt`, `$rd` × 1, 1 × `$tt`, 1 × 1).
 macro_rules! sse_tiles {

@@ -26,6 +26,14 @@
 //! [`super::pick_by_timing`] decides. LLVM must not turn the shift/multiply
 //! sequences back into `vpmaddwd` & co.: a test checks the generated code
 //! is free of them (see `tests`).
+//!
+//! # Safety
+//! Every `unsafe fn` here needs AVX2 (+ FMA, F16C; BMI2 for the asm rows),
+//! which the backend's `available()` checks, and its pointers to cover what
+//! it reads: `p`/`r` whole weight blocks (rows of `nb` blocks, `rb` bytes
+//! apart), `ap`/`acts`/`ex` the `nb` prepared activation blocks of one
+//! token. The public `gemm_*` entry points are safe: they check the matrix
+//! shape (`check`) and say at each call why the rows passed are in bounds.
 
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
@@ -743,10 +751,12 @@ pub fn gemm_q8_0(w: &QMatrix<'_>, x: &Acts<'_>, rows: Range<usize>, out: &mut [f
     let nb = x.blocks_per_token();
     for t in 0..x.n_tokens {
         let ex = expand_q8_0(&a[t * nb..(t + 1) * nb], Layout::Eo);
-        // SAFETY: rows < n_rows (checked), nb blocks each; AVX2 available.
         for_quads(
             w,
             &rows,
+            // SAFETY: `for_quads` passes 4 row pointers of rows < rows.end <= n_rows
+            // (checked), nb blocks each; AVX2 is available (this backend
+            // was selected).
             |r| unsafe { quad_q8_0(r, &ex, nb) },
             &mut out[t * ld..],
         );
@@ -1333,12 +1343,13 @@ fn gemm_nib_swar<const K: u8>(
             }
             _ => return,
         };
-        // SAFETY (both): `swar_rows` passes rows r..r + R <= rows.end <=
-        // n_rows (checked), nb blocks each; `acts` holds nb blocks.
         swar_rows(
             &rows,
             &mut out[t * ld..],
+            // SAFETY: `swar_rows` passes rows r..r + SWAR_ROWS <= rows.end
+            // <= n_rows (checked), nb blocks each; `acts` holds nb blocks.
             |r| unsafe { nib_rows::<K, SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) },
+            // SAFETY: likewise for the single rows r < rows.end left over.
             |r| unsafe { nib_rows::<K, 1>(base.add(r * rb), rb, acts.as_ptr(), nb) },
         );
     }
@@ -1442,12 +1453,13 @@ pub fn gemm_q8_0_swar(
             .iter()
             .map(|y| q8_prep(&y.qs, y.d))
             .collect();
-        // SAFETY (both): `swar_rows` passes rows r..r + R <= rows.end <=
-        // n_rows (checked), nb blocks each; `acts` holds nb blocks.
         swar_rows(
             &rows,
             &mut out[t * ld..],
+            // SAFETY: `swar_rows` passes rows r..r + SWAR_ROWS <= rows.end
+            // <= n_rows (checked), nb blocks each; `acts` holds nb blocks.
             |r| unsafe { q8_rows::<SWAR_ROWS>(base.add(r * rb), rb, acts.as_ptr(), nb) },
+            // SAFETY: likewise for the single rows r < rows.end left over.
             |r| unsafe { q8_rows::<1>(base.add(r * rb), rb, acts.as_ptr(), nb) },
         );
     }

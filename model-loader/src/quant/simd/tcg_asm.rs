@@ -4,7 +4,8 @@
 //! for Q4_1 `W(s_a) · W(m_w)`) to the i128 accumulator in `acc`;
 //! `asm_q6_k` returns a Q6_K super-block's integer sum.
 //!
-//! Safety (every function): `p` points at a whole weight block of the
+//! # Safety
+//! Every function: `p` points at a whole weight block of the
 //! function's format, and `a` / `y` hold the block's activation words as
 //! prepared by `tcg.rs`; the CPU has BMI2.
 

@@ -2,6 +2,13 @@
 //! add, rmsnorm, rope and attention over the f16 KV cache). The
 //! exponentials (softmax, SiLU) stay scalar `libm`, so results differ from the
 //! scalar backend only by summation order.
+//!
+//! # Safety
+//! Every `unsafe fn` here needs AVX2 + FMA + F16C (the `avx2`/`tcg`
+//! backends' `available()` checks them); those taking raw pointers read
+//! only the element count their doc names (8 f16 values, `n` f32 values, a
+//! 32-value block), which their callers take from slices of that length.
+//! The public functions are safe and only reached through such a backend.
 
 use core::arch::x86_64::*;
 

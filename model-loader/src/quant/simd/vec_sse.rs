@@ -17,6 +17,12 @@
 //! scalar order; `silu_mul` evaluates libm's `expf` algorithm on 4 lanes;
 //! the quantizers round like `act.rs`. Only `dot_f32` (not used by the
 //! decoder) sums in another order.
+//!
+//! # Safety
+//! The `unsafe fn`s here need only SSE2 (always present on x86_64); those
+//! taking raw pointers read or write only the element count their doc
+//! names (8 f16 values, `n` or 4 f32 values, a 32-value block), which their
+//! callers take from slices of that length.
 
 use core::arch::x86_64::*;
 

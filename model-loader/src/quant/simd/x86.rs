@@ -13,6 +13,16 @@
 //! are subtracted as multiples of the activation sums, lane by lane, so the
 //! lanes match the 4-element groups that `vpmaddubsw`+`vpmaddwd` and
 //! `vpdpbusd` both produce.
+//!
+//! # Safety
+//! Every `unsafe fn` here needs the target features of its instruction set
+//! module (AVX2 + FMA + F16C, plus AVX-VNNI or AVX512-VNNI), which the
+//! backend's `available()` checks, and its pointers to cover what it reads
+//! or writes: `p` one weight block, `w` the tile's `R` rows of `nb` blocks
+//! each at stride `ws`, `a` the tile's `T` tokens' activation blocks, `out`
+//! its `R × T` results (`pb`, the repacked panel, likewise). The tiles are
+//! called by [`super::driver`], which checks those bounds, and the panel
+//! path's calls say at each `unsafe` block why they hold.
 
 /// The four tile shapes of one tile kernel (4 × `$tt`, 4 × 1, 1 × `$tt`, 1 × 1).
 macro_rules! tiles {
