@@ -62,6 +62,8 @@ pub enum Role {
     Console,
     /// Runs when nothing else can.
     Idle,
+    /// A kernel service (the job timer).
+    Service,
     /// Anything started with [`Scheduler::spawn`].
     Worker,
 }
@@ -103,7 +105,10 @@ impl fmt::Display for Error {
                 f,
                 "the console can not be killed (Ctrl-C stops a reply or a running command)"
             ),
-            Error::Fixed(id, _) => write!(f, "t{id} is the idle task: it can not be killed"),
+            Error::Fixed(id, Role::Idle) => {
+                write!(f, "t{id} is the idle task: it can not be killed")
+            }
+            Error::Fixed(id, _) => write!(f, "t{id} is a kernel service: it can not be killed"),
         }
     }
 }

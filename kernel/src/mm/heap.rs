@@ -108,3 +108,9 @@ pub fn stats() -> Stats {
         grows: st.grows,
     }
 }
+
+/// Whether the heap's lock is held (the scheduler does not preempt then:
+/// `task::sched`).
+pub fn lock_held() -> bool {
+    HEAP.0.is_locked()
+}
