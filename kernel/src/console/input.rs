@@ -28,6 +28,11 @@ pub fn push_key(bytes: &[u8]) {
     }
 }
 
+/// Whether typed bytes wait to be read.
+pub fn pending() -> bool {
+    !KEYS.is_empty()
+}
+
 /// The next byte typed on a keyboard, if any.
 pub fn read_byte() -> Option<u8> {
     loop {

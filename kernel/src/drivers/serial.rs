@@ -163,6 +163,11 @@ pub fn read_byte() -> Option<u8> {
     b
 }
 
+/// Whether received bytes wait to be read.
+pub fn pending() -> bool {
+    !RX.is_empty()
+}
+
 /// Whether a Ctrl-C arrived that nobody has acted on yet; takes it.
 pub fn take_ctrl_c() -> bool {
     if decrement(&CTRL_C_PENDING) {
@@ -178,4 +183,10 @@ fn decrement(counter: &AtomicUsize) -> bool {
     counter
         .try_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
+}
+
+/// Whether the transmit lock is held (the scheduler does not preempt then:
+/// `task::sched`).
+pub fn lock_held() -> bool {
+    TX.is_locked()
 }

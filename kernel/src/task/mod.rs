@@ -4,4 +4,5 @@
 
 pub mod commands;
 pub mod jobs;
+pub mod sched;
 pub mod team;

@@ -2,6 +2,7 @@
 //! interrupt controllers (PIC, local APIC, IOAPIC) and timers (PIT, APIC).
 
 pub mod apic;
+pub mod context;
 pub mod cpu;
 pub mod entry;
 pub mod exceptions;
