@@ -17,6 +17,7 @@ pub static HANDLERS: Handlers = &[
     ("remind", cmd_remind),
     ("team", cmd_team),
     ("test-team", cmd_test_team),
+    ("test-spin", cmd_test_spin),
 ];
 
 /// CPU time from timer ticks (100 a second on every CPU).
@@ -302,4 +303,17 @@ fn cmd_test_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
     } else {
         Err(String::from("the compute team lost or repeated work"))
     }
+}
+
+fn cmd_test_spin(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    let n = inv.int("tasks").unwrap_or(2) as u32;
+    let ids = super::spin::start(n)?;
+    let names: alloc::vec::Vec<String> = ids.iter().map(|i| alloc::format!("t{i}")).collect();
+    outln!(
+        out,
+        "spinning on CPU 0 with {} lanes: {} (/kill tN stops one)",
+        crate::arch::x86_64::simd_lanes::kind(),
+        names.join(" ")
+    );
+    Ok(())
 }

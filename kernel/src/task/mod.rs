@@ -5,4 +5,5 @@
 pub mod commands;
 pub mod jobs;
 pub mod sched;
+pub mod spin;
 pub mod team;

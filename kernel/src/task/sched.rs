@@ -289,7 +289,9 @@ pub struct Row {
     pub stack_bytes: u64,
 }
 
-/// Every task, for `/ps` (the running one charged up to now).
+/// Every task that has not finished, for `/ps` (the running one charged
+/// up to now). A finished task keeps its slot until the next spawn reaps
+/// it, but is not listed.
 pub fn rows() -> alloc::vec::Vec<Row> {
     interrupts::without_interrupts(|| {
         let mut t = TABLE.lock();
@@ -301,6 +303,7 @@ pub fn rows() -> alloc::vec::Vec<Row> {
         let per_ms = (time::tsc_hz() / 1000).max(1);
         t.sched
             .tasks()
+            .filter(|(_, k)| k.state != State::Done)
             .map(|(_, k)| Row {
                 id: k.id,
                 name: k.name.clone(),

@@ -13,6 +13,7 @@ pub mod percpu;
 pub mod pic;
 pub mod pit;
 pub mod qemu;
+pub mod simd_lanes;
 pub mod smp;
 pub mod stack;
 
