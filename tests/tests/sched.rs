@@ -70,15 +70,33 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
         let t0 = Instant::now();
-        let out = m.command("/uptime");
+        m.send(b"/uptime\r");
+        m.wait_for("uptime: ", TIMEOUT);
         let took = t0.elapsed();
+        m.wait_for(PROMPT, TIMEOUT);
         eprintln!("sched: /uptime answered in {took:?} with two spinners");
-        assert!(out.contains("up"), "{out}");
+        assert!(!m.text().contains(SIMD_ERROR), "{}", m.text());
         assert!(
             took < PROMPT_ANSWER,
             "/uptime took {took:?} with two spinners running"
         );
     }
+
+    // Ctrl-C stops a foreground command within a second (the kernel
+    // measures from the key's arrival).
+    m.send(b"/test-stream\r");
+    m.wait_for("stream: line 2", TIMEOUT);
+    m.send(b"\x03");
+    let out = m.answer(TIMEOUT);
+    let line = line_with(&out, "interrupted by Ctrl-C");
+    let ms: f64 = line
+        .split(", ")
+        .nth(1)
+        .and_then(|r| r.split(" ms after the key").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 'N ms after the key' in {line:?}"));
+    eprintln!("sched: Ctrl-C stopped /test-stream {ms} ms after the key");
+    assert!(ms < 1000.0, "{line}");
 
     // Both make progress: CPU time > 0 and growing for each.
     let first = ps(&mut m);

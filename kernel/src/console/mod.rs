@@ -163,3 +163,10 @@ pub fn interrupted() -> bool {
     screen::flush_if_due();
     serial::take_ctrl_c() | input::take_ctrl_c()
 }
+
+/// How long ago the last Ctrl-C arrived (serial line or keyboard), for
+/// figures such as "stopped N ms after the key"; `None` if none has.
+pub fn since_ctrl_c() -> Option<core::time::Duration> {
+    let at = serial::last_ctrl_c_us().max(input::last_ctrl_c_us());
+    (at != 0).then(|| crate::time::uptime().saturating_sub(core::time::Duration::from_micros(at)))
+}

@@ -184,6 +184,13 @@ pub fn on_tick() {
     schedule();
 }
 
+/// Whether the running code may switch to another task now: tasks run,
+/// this is the boot CPU, and no lock is held that a switched-out task must
+/// not hold.
+pub fn may_switch() -> bool {
+    started() && percpu::index() == 0 && !key_lock_held()
+}
+
 /// Whether a lock that a preempted task must not hold is held (see the
 /// module docs).
 fn key_lock_held() -> bool {
