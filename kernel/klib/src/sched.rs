@@ -40,6 +40,10 @@ pub enum State {
     Running,
     /// Not runnable until the tick count reaches `until` (or a wake-up).
     Sleeping { until: u64 },
+    /// Created, not runnable until [`Scheduler::start`] (the kernel
+    /// prepares its stack and context meanwhile); a kill only sets its
+    /// flag, a wake-up does nothing.
+    Starting,
     /// Finished; its slot is freed by [`Scheduler::reap`].
     Done,
 }
@@ -50,6 +54,7 @@ impl State {
             State::Ready => "ready",
             State::Running => "running",
             State::Sleeping { .. } => "sleeping",
+            State::Starting => "starting",
             State::Done => "done",
         }
     }
@@ -191,7 +196,8 @@ impl Scheduler {
         Ok(slot)
     }
 
-    /// A new runnable task; returns its slot and id.
+    /// A new task, not runnable until [`start`](Self::start); returns its
+    /// slot and id.
     pub fn spawn(
         &mut self,
         name: &str,
@@ -199,7 +205,18 @@ impl Scheduler {
         weight: u32,
         stack: u64,
     ) -> Result<(Slot, u32), Error> {
-        self.insert(name, role, weight, State::Ready, stack)
+        self.insert(name, role, weight, State::Starting, stack)
+    }
+
+    /// Makes a task created by [`spawn`](Self::spawn) runnable.
+    pub fn start(&mut self, slot: Slot) {
+        let clock = self.clock;
+        if let Some(t) = self.task_mut(slot) {
+            if t.state == State::Starting {
+                t.state = State::Ready;
+                t.vtime = t.vtime.max(clock);
+            }
+        }
     }
 
     pub fn current(&self) -> Slot {
@@ -402,10 +419,23 @@ mod tests {
         got
     }
 
+    /// Spawns and starts a task.
+    fn ready(
+        s: &mut Scheduler,
+        name: &str,
+        role: Role,
+        weight: u32,
+        stack: u64,
+    ) -> Result<(Slot, u32), Error> {
+        let (slot, id) = s.spawn(name, role, weight, stack)?;
+        s.start(slot);
+        Ok((slot, id))
+    }
+
     fn table() -> (Scheduler, Slot, Slot) {
         let mut s = Scheduler::new(SLICE);
         let console = s.adopt("console", Role::Console, 16, 0).unwrap();
-        let (idle, _) = s.spawn("idle", Role::Idle, 1, 4096).unwrap();
+        let (idle, _) = ready(&mut s, "idle", Role::Idle, 1, 4096).unwrap();
         (s, console, idle)
     }
 
@@ -413,8 +443,8 @@ mod tests {
     fn two_equal_tasks_alternate_and_both_progress() {
         let (mut s, console, _) = table();
         s.sleep(console, u64::MAX);
-        let (a, _) = s.spawn("a", Role::Worker, 1, 0).unwrap();
-        let (b, _) = s.spawn("b", Role::Worker, 1, 0).unwrap();
+        let (a, _) = ready(&mut s, "a", Role::Worker, 1, 0).unwrap();
+        let (b, _) = ready(&mut s, "b", Role::Worker, 1, 0).unwrap();
         let got = run(&mut s, 100);
         assert_eq!(got[a], 50);
         assert_eq!(got[b], 50);
@@ -432,7 +462,7 @@ mod tests {
     #[test]
     fn weights_share_the_cpu_but_never_starve() {
         let (mut s, console, _) = table();
-        let (a, _) = s.spawn("a", Role::Worker, 1, 0).unwrap();
+        let (a, _) = ready(&mut s, "a", Role::Worker, 1, 0).unwrap();
         let got = run(&mut s, 170);
         assert_eq!(got[console], 160);
         assert_eq!(got[a], 10);
@@ -465,8 +495,8 @@ mod tests {
     #[test]
     fn a_waking_task_runs_at_the_next_decision() {
         let (mut s, console, _) = table();
-        let (a, _) = s.spawn("a", Role::Worker, 1, 0).unwrap();
-        let (b, _) = s.spawn("b", Role::Worker, 1, 0).unwrap();
+        let (a, _) = ready(&mut s, "a", Role::Worker, 1, 0).unwrap();
+        let (b, _) = ready(&mut s, "b", Role::Worker, 1, 0).unwrap();
         s.sleep(console, 10);
         run(&mut s, 50);
         s.wake_due(10);
@@ -483,7 +513,7 @@ mod tests {
     #[test]
     fn kill_sets_the_flag_wakes_and_refuses_fixed_tasks() {
         let (mut s, console, idle) = table();
-        let (a, id) = s.spawn("a", Role::Worker, 1, 0).unwrap();
+        let (a, id) = ready(&mut s, "a", Role::Worker, 1, 0).unwrap();
         s.sleep(a, u64::MAX);
         assert!(!s.killed(a));
         assert_eq!(s.kill(id).unwrap().name, "a");
@@ -499,9 +529,26 @@ mod tests {
     }
 
     #[test]
+    fn a_starting_task_runs_only_once_started_even_if_killed() {
+        let (mut s, console, _) = table();
+        s.sleep(console, u64::MAX);
+        let (a, id) = s.spawn("a", Role::Worker, 1, 0).unwrap();
+        assert_eq!(s.task(a).unwrap().state, State::Starting);
+        assert!(!s.runnable());
+        s.kill(id).unwrap();
+        s.wake(a);
+        s.wake_due(1000);
+        assert_eq!(s.task(a).unwrap().state, State::Starting);
+        assert_ne!(s.pick(), a);
+        s.start(a);
+        assert_eq!(s.pick(), a);
+        assert!(s.killed(a));
+    }
+
+    #[test]
     fn finished_tasks_are_reaped_and_slots_reused_with_new_ids() {
         let (mut s, _, _) = table();
-        let (a, id_a) = s.spawn("a", Role::Worker, 1, 0).unwrap();
+        let (a, id_a) = ready(&mut s, "a", Role::Worker, 1, 0).unwrap();
         assert_eq!(s.pick(), s.current());
         s.exit(a);
         assert!(!s.alive(id_a));
@@ -509,7 +556,7 @@ mod tests {
         let cur = s.current();
         s.exit(cur);
         assert_eq!(s.reap(), 1);
-        let (b, id_b) = s.spawn("b", Role::Worker, 1, 0).unwrap();
+        let (b, id_b) = ready(&mut s, "b", Role::Worker, 1, 0).unwrap();
         assert_eq!(b, a);
         assert_ne!(id_b, id_a);
         assert!(s.find(id_a).is_none());
@@ -519,8 +566,11 @@ mod tests {
     fn the_table_has_a_limit() {
         let (mut s, _, _) = table();
         for i in 2..MAX_TASKS {
-            s.spawn(&format!("t{i}"), Role::Worker, 1, 0).unwrap();
+            ready(&mut s, &format!("t{i}"), Role::Worker, 1, 0).unwrap();
         }
-        assert_eq!(s.spawn("x", Role::Worker, 1, 0).unwrap_err(), Error::Full);
+        assert_eq!(
+            ready(&mut s, "x", Role::Worker, 1, 0).unwrap_err(),
+            Error::Full
+        );
     }
 }

@@ -110,12 +110,11 @@ fn start(name: &str, role: Role, weight: u32, body: Body) -> Result<u32, String>
     if !started() {
         return Err(String::from("tasks are not running yet"));
     }
-    // Take a slot, not yet runnable (asleep forever) until it is prepared.
+    // Take a slot, not runnable (starting: not even a kill wakes it) until
+    // its stack and context are prepared.
     let (slot, id) = with(|t| {
         t.sched.reap();
-        let (slot, id) = t.sched.spawn(name, role, weight, TASK_STACK)?;
-        t.sched.sleep(slot, u64::MAX);
-        Ok::<_, klib::sched::Error>((slot, id))
+        t.sched.spawn(name, role, weight, TASK_STACK)
     })
     .map_err(|e| alloc::format!("{e}"))?;
     let mut top = STACKS[slot].load(Ordering::Acquire);
@@ -126,7 +125,7 @@ fn start(name: &str, role: Role, weight: u32, body: Body) -> Result<u32, String>
     context::prepare(slot, x86_64::VirtAddr::new(top), task_entry);
     with(|t| {
         t.bodies[slot] = Some(body);
-        t.sched.wake(slot);
+        t.sched.start(slot);
     });
     Ok(id)
 }
@@ -315,11 +314,7 @@ pub fn rows() -> alloc::vec::Vec<Row> {
                 id: k.id,
                 name: k.name.clone(),
                 role: k.role,
-                state: if k.state == (State::Sleeping { until: u64::MAX }) {
-                    "waiting"
-                } else {
-                    k.state.name()
-                },
+                state: k.state.name(),
                 cpu_ms: k.cycles / per_ms,
                 stack_bytes: k.stack_bytes,
             })
