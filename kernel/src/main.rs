@@ -115,6 +115,8 @@ extern "C" fn kernel_main() -> ! {
         task::team::size()
     );
     drivers::xhci::init(devices);
+    task::sched::init(KERNEL_STACK);
+    task::jobs::start();
 
     shell::commands::banner();
     model::boot(&options);

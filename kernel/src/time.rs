@@ -141,11 +141,18 @@ pub fn uptime() -> Duration {
     Duration::from_nanos((cycles * 1_000_000_000 / hz as u128) as u64)
 }
 
-/// Sleeps for `d`, halting between timer ticks (interrupts must be on).
+/// Sleeps for `d` (interrupts must be on): a task on the boot CPU sleeps
+/// tick by tick so that other tasks run meanwhile; elsewhere (or while a
+/// lock that must not be held across a switch is held) the CPU halts
+/// between timer ticks.
 pub fn sleep(d: Duration) {
     let end = uptime() + d;
     while uptime() < end {
-        x86_64::instructions::hlt();
+        if crate::task::sched::may_switch() {
+            crate::task::sched::sleep_ticks(1);
+        } else {
+            x86_64::instructions::hlt();
+        }
     }
 }
 

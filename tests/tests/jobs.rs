@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Generous: the machine is shared and QEMU runs under TCG.
 const JOB_TIMEOUT: Duration = Duration::from_secs(40);
 /// The line /ps ends with.
-const PS_END: &str = "jobs run on CPU 0 at the prompt";
+const PS_END: &str = "tasks on CPU 0 (each job run is one)";
 
 const LEFT: &str = "\x1b[D";
 

@@ -20,5 +20,6 @@ pub mod qemu_exit;
 pub mod registry;
 pub mod ring;
 pub mod rtc;
+pub mod sched;
 pub mod screen;
 pub mod units;

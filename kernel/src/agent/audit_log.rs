@@ -88,7 +88,9 @@ pub fn append(r: &Record, time: &str) {
         Ok(h) => st.last = h,
         Err(why) => {
             if st.failure.is_none() {
-                log::warn!("audit: {PATH} could not be written ({why}): entries are kept in memory");
+                log::warn!(
+                    "audit: {PATH} could not be written ({why}): entries are kept in memory"
+                );
             }
             st.failure = Some(why);
             let (line, h) = audit::line(r, time, st.last);
@@ -135,9 +137,7 @@ pub fn report(n: usize) -> Vec<String> {
             };
             let scope = if whole { "" } else { "the last " };
             out.push(match checked {
-                Ok(k) => format!(
-                    "({scope}{k} entries of {PATH}, hash chain intact; {location})"
-                ),
+                Ok(k) => format!("({scope}{k} entries of {PATH}, hash chain intact; {location})"),
                 Err(k) => format!(
                     "(the hash chain of {PATH} breaks at {scope}entry {k}: the log was changed)"
                 ),

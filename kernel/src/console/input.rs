@@ -7,12 +7,14 @@
 //! Ctrl-C is counted as it arrives so long-running work can poll for it
 //! ([`take_ctrl_c`]) without reading the queue, as on the serial line.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use klib::ring::ByteRing;
 
 static KEYS: ByteRing<256> = ByteRing::new();
 static CTRL_C_PENDING: AtomicUsize = AtomicUsize::new(0);
 static CTRL_C_TAKEN: AtomicUsize = AtomicUsize::new(0);
+/// When the last Ctrl-C was typed (microseconds of uptime; 0: never).
+static CTRL_C_AT_US: AtomicU64 = AtomicU64::new(0);
 
 /// Queues the bytes of one key press. A key that does not fit whole is
 /// dropped (as a full keyboard buffer does), never half-queued.
@@ -22,10 +24,17 @@ pub fn push_key(bytes: &[u8]) {
     }
     for &b in bytes {
         if b == 0x03 {
+            let now = crate::time::uptime().as_micros() as u64;
+            CTRL_C_AT_US.store(now, Ordering::SeqCst);
             CTRL_C_PENDING.fetch_add(1, Ordering::SeqCst);
         }
         let _ = KEYS.push(b);
     }
+}
+
+/// Whether typed bytes wait to be read.
+pub fn pending() -> bool {
+    !KEYS.is_empty()
 }
 
 /// The next byte typed on a keyboard, if any.
@@ -42,6 +51,12 @@ pub fn read_byte() -> Option<u8> {
             other => return other,
         }
     }
+}
+
+/// When the last Ctrl-C was typed on a keyboard (microseconds of uptime;
+/// 0 if none was).
+pub fn last_ctrl_c_us() -> u64 {
+    CTRL_C_AT_US.load(Ordering::SeqCst)
 }
 
 /// Whether a Ctrl-C was typed that nobody has acted on yet; takes it.

@@ -73,20 +73,33 @@ static EDITOR: Mutex<LineEditor> = Mutex::new(LineEditor::new());
 /// `None` if the line was abandoned with Ctrl-C. Sleeps (hlt) while no
 /// input is pending.
 pub fn read_line(prompt: &str) -> Option<String> {
-    read_line_with(prompt, None)
+    read_line_with(prompt, false)
 }
 
-/// Work done at the prompt while no key is pending (the shell's jobs):
-/// `due` says, cheaply and with interrupts off, whether there is some;
-/// `run` does it and returns its output, which is shown above the prompt
-/// with the line being edited redrawn below it.
-pub struct Background {
-    pub due: fn() -> bool,
-    pub run: fn() -> String,
+/// Text waiting to be shown above the prompt (job output, reminders),
+/// written by other tasks at any time and shown by the console task
+/// while it waits for keys at the prompt.
+static ABOVE: Mutex<String> = Mutex::new(String::new());
+
+/// Queues `text` to be printed above the prompt, with the line being
+/// edited redrawn below it, as soon as the console is at its prompt (now,
+/// if it is). Safe from any task; not from interrupt handlers.
+pub fn print_above(text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    ABOVE.lock().push_str(text);
+    crate::task::sched::wake_console();
 }
 
-/// [`read_line`] that also runs `background` work while waiting.
-pub fn read_line_with(prompt: &str, background: Option<&Background>) -> Option<String> {
+fn take_above() -> Option<String> {
+    let mut above = ABOVE.lock();
+    (!above.is_empty()).then(|| core::mem::take(&mut *above))
+}
+
+/// [`read_line`] that also shows what other tasks queued with
+/// [`print_above`] while waiting, when `above` is set.
+pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
     print!("{prompt}");
     let mut editor = EDITOR.lock();
     loop {
@@ -109,17 +122,28 @@ pub fn read_line_with(prompt: &str, background: Option<&Background>) -> Option<S
                 x86_64::instructions::interrupts::enable();
                 screen::flush();
             }
-            None if background.is_some_and(|b| (b.due)()) => {
-                x86_64::instructions::interrupts::enable();
-                let text = background.map(|b| (b.run)()).unwrap_or_default();
-                editor.print_above(prompt, &text, &mut Raw);
-            }
             None => {
-                // Halted time counts as idle in the CPU's tick accounting.
-                let me = crate::arch::x86_64::percpu::current();
-                me.sleeping.store(1, core::sync::atomic::Ordering::Relaxed);
-                x86_64::instructions::interrupts::enable_and_hlt();
-                me.sleeping.store(0, core::sync::atomic::Ordering::Relaxed);
+                x86_64::instructions::interrupts::enable();
+                if let Some(text) = above.then(take_above).flatten() {
+                    editor.print_above(prompt, &text, &mut Raw);
+                } else if crate::task::sched::started() {
+                    // Until the next tick (USB keyboards are polled) or a
+                    // key's interrupt wakes us; other tasks run meanwhile.
+                    x86_64::instructions::interrupts::disable();
+                    if serial::pending() || input::pending() {
+                        x86_64::instructions::interrupts::enable();
+                    } else {
+                        crate::task::sched::sleep_ticks(1);
+                        x86_64::instructions::interrupts::enable();
+                    }
+                } else {
+                    // Halted time counts as idle in the CPU's tick accounting.
+                    let me = crate::arch::x86_64::percpu::current();
+                    x86_64::instructions::interrupts::disable();
+                    me.sleeping.store(1, core::sync::atomic::Ordering::Relaxed);
+                    x86_64::instructions::interrupts::enable_and_hlt();
+                    me.sleeping.store(0, core::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
     }
@@ -128,8 +152,21 @@ pub fn read_line_with(prompt: &str, background: Option<&Background>) -> Option<S
 /// For long-running work (e.g. streaming tokens): whether the user pressed
 /// Ctrl-C since the last call. Typed-ahead input stays queued for the next
 /// [`read_line`]; the Ctrl-C itself is consumed.
+///
+/// In a task other than the console's, it says whether the task was asked
+/// to stop (`/kill`) instead: only the console reads the keys.
 pub fn interrupted() -> bool {
+    if !crate::task::sched::on_console() {
+        return crate::task::sched::killed();
+    }
     crate::drivers::xhci::poll();
     screen::flush_if_due();
     serial::take_ctrl_c() | input::take_ctrl_c()
+}
+
+/// How long ago the last Ctrl-C arrived (serial line or keyboard), for
+/// figures such as "stopped N ms after the key"; `None` if none has.
+pub fn since_ctrl_c() -> Option<core::time::Duration> {
+    let at = serial::last_ctrl_c_us().max(input::last_ctrl_c_us());
+    (at != 0).then(|| crate::time::uptime().saturating_sub(core::time::Duration::from_micros(at)))
 }

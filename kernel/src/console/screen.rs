@@ -192,3 +192,9 @@ impl Screen {
         }
     }
 }
+
+/// Whether the screen's locks are held (the scheduler does not preempt
+/// then: `task::sched`).
+pub fn lock_held() -> bool {
+    SCREEN.is_locked() || EARLY.is_locked()
+}

@@ -3,8 +3,8 @@
 pub mod framebuffer;
 pub mod fw_cfg;
 pub mod pci;
-pub mod rtc;
 pub mod ps2_keyboard;
+pub mod rtc;
 pub mod serial;
 pub mod virtio;
 pub mod xhci;

@@ -12,7 +12,7 @@
 //! long-running code can poll for it with [`take_ctrl_c`] without reading
 //! the ring. A Ctrl-C taken that way is then skipped by [`read_byte`].
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use klib::ring::ByteRing;
 use spin::Mutex;
 use uart_16550::backend::PioBackend;
@@ -37,6 +37,8 @@ static RX: ByteRing<4096> = ByteRing::new();
 static CTRL_C_PENDING: AtomicUsize = AtomicUsize::new(0);
 /// Ctrl-Cs acted on through `take_ctrl_c` whose bytes are still queued.
 static CTRL_C_TAKEN: AtomicUsize = AtomicUsize::new(0);
+/// When the last Ctrl-C arrived (microseconds of uptime; 0: never).
+static CTRL_C_AT_US: AtomicU64 = AtomicU64::new(0);
 /// The receive interrupt is switched off because the ring was full.
 static RX_THROTTLED: AtomicBool = AtomicBool::new(false);
 
@@ -112,6 +114,8 @@ fn drain_uart() {
         // SAFETY: as above.
         let byte = unsafe { data.read() };
         if byte == 0x03 {
+            let now = crate::time::uptime().as_micros() as u64;
+            CTRL_C_AT_US.store(now, Ordering::SeqCst);
             CTRL_C_PENDING.fetch_add(1, Ordering::SeqCst);
         }
         let _ = RX.push(byte);
@@ -163,6 +167,11 @@ pub fn read_byte() -> Option<u8> {
     b
 }
 
+/// Whether received bytes wait to be read.
+pub fn pending() -> bool {
+    !RX.is_empty()
+}
+
 /// Whether a Ctrl-C arrived that nobody has acted on yet; takes it.
 pub fn take_ctrl_c() -> bool {
     if decrement(&CTRL_C_PENDING) {
@@ -173,9 +182,21 @@ pub fn take_ctrl_c() -> bool {
     }
 }
 
+/// When the last Ctrl-C arrived on the serial line (microseconds of
+/// uptime; 0 if none has).
+pub fn last_ctrl_c_us() -> u64 {
+    CTRL_C_AT_US.load(Ordering::SeqCst)
+}
+
 /// Decrements a counter that is above zero; `false` if it was zero.
 fn decrement(counter: &AtomicUsize) -> bool {
     counter
         .try_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
+}
+
+/// Whether the transmit lock is held (the scheduler does not preempt then:
+/// `task::sched`).
+pub fn lock_held() -> bool {
+    TX.is_locked()
 }

@@ -154,3 +154,9 @@ pub fn init() {
     *SUMMARY.lock() = line;
     *FS.lock() = mounted;
 }
+
+/// Whether the file system's lock is held (the scheduler does not preempt
+/// then: `task::sched`).
+pub fn lock_held() -> bool {
+    FS.is_locked()
+}

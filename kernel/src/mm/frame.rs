@@ -179,3 +179,9 @@ unsafe impl FrameAllocator<Size4KiB> for GlobalFrames {
         alloc()
     }
 }
+
+/// Whether the frame allocator's lock is held (the scheduler does not
+/// preempt then: `task::sched`).
+pub fn lock_held() -> bool {
+    FRAMES.is_locked()
+}

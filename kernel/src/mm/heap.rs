@@ -245,3 +245,9 @@ pub fn take_failure() -> Option<(usize, Option<(Stats, u64)>)> {
     });
     Some((size, figures))
 }
+
+/// Whether the heap's lock is held (the scheduler does not preempt then:
+/// `task::sched`).
+pub fn lock_held() -> bool {
+    HEAP.0.is_locked()
+}

@@ -262,3 +262,9 @@ fn fill_and_map(
         MapError::Busy => "page tables locked by the faulting code",
     })
 }
+
+/// Whether the region table's lock is held (the scheduler does not
+/// preempt then: `task::sched`).
+pub fn lock_held() -> bool {
+    REGIONS.is_locked()
+}

@@ -18,6 +18,12 @@ use x86_64::VirtAddr;
 pub const PAGE_SIZE: u64 = 4096;
 pub const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
 
+/// Whether one of the memory manager's locks is held (the scheduler does
+/// not preempt then: `task::sched`).
+pub fn lock_held() -> bool {
+    heap::lock_held() || frame::lock_held() || paging::lock_held() || lazy::lock_held()
+}
+
 /// Brings up frames, page tables, the virtual-space allocator and the heap.
 pub fn init(regions: &MemoryRegions, physical_memory_offset: VirtAddr) {
     paging::init(physical_memory_offset);

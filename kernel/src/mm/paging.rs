@@ -245,3 +245,9 @@ fn translate_locked(m: &mut OffsetPageTable<'static>, virt: VirtAddr) -> Option<
         }
     }
 }
+
+/// Whether the page-table lock is held (the scheduler does not preempt
+/// then: `task::sched`).
+pub fn lock_held() -> bool {
+    MAPPER.is_locked()
+}

@@ -222,7 +222,11 @@ fn cmd_test_stream(_: &Invocation, out: &mut Output) -> Result {
     let mut n = 0u64;
     while time::uptime() - start < core::time::Duration::from_secs(60) {
         if crate::console::interrupted() {
-            outln!(out, "stream: interrupted by Ctrl-C after {n} lines");
+            let ms = crate::console::since_ctrl_c().map_or(0.0, |d| d.as_micros() as f64 / 1000.0);
+            outln!(
+                out,
+                "stream: interrupted by Ctrl-C after {n} lines, {ms:.1} ms after the key arrived"
+            );
             return Ok(());
         }
         outln!(out, "stream: line {n}");

@@ -1,12 +1,13 @@
 //! The handlers of the task commands (described in
 //! `klib::registry::commands::tasks`).
 
-use super::{jobs, team};
+use super::{jobs, sched, team};
 use crate::shell::registry::Handlers;
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 use klib::outln;
 use klib::registry::{Invocation, Output};
+use klib::sched::Role;
 
 pub static HANDLERS: Handlers = &[
     ("ps", cmd_ps),
@@ -16,6 +17,7 @@ pub static HANDLERS: Handlers = &[
     ("remind", cmd_remind),
     ("team", cmd_team),
     ("test-team", cmd_test_team),
+    ("test-spin", cmd_test_spin),
 ];
 
 /// CPU time from timer ticks (100 a second on every CPU).
@@ -23,26 +25,58 @@ fn ticks_time(ticks: u64) -> String {
     alloc::format!("{:.2} s", ticks as f64 / crate::time::TICK_HZ as f64)
 }
 
-/// One line of `/ps`: id, what, state, CPU, next run, runs, CPU time.
-fn ps_row(out: &mut Output, [id, what, state, cpu, next, runs, time]: [&str; 7]) {
+/// One line of `/ps`: id, what, state, CPU, next run, runs, CPU time, memory.
+fn ps_row(out: &mut Output, [id, what, state, cpu, next, runs, time, mem]: [&str; 8]) {
     outln!(
         out,
-        "{id:<8} {what:<30} {state:<8} {cpu:>3} {next:>9} {runs:>5} {time:>9}"
+        "{id:<8} {what:<30} {state:<8} {cpu:>3} {next:>9} {runs:>5} {time:>9} {mem:>6}"
     );
 }
 
-/// `/ps`: the fixed tasks of every running CPU (the console and its idle
-/// loop on CPU 0, a compute worker and its idle time on the others), then
-/// the jobs.
+/// How `/ps` and `/kill` name a task.
+fn task_name(row: &sched::Row) -> String {
+    match row.role {
+        Role::Console => String::from("console"),
+        Role::Idle => String::from("idle0"),
+        _ => alloc::format!("t{}", row.id),
+    }
+}
+
+/// `/ps`: the tasks of CPU 0 (the console, the idle task, the job timer,
+/// job runs and other tasks), the compute worker and idle time of every
+/// other running CPU, then the jobs.
 fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
     use crate::arch::x86_64::percpu::{self, State};
     ps_row(
         out,
-        ["ID", "WHAT", "STATE", "CPU", "NEXT", "RUNS", "CPU TIME"],
+        [
+            "ID", "WHAT", "STATE", "CPU", "NEXT", "RUNS", "CPU TIME", "MEM",
+        ],
     );
-    for (i, c) in percpu::all().iter().enumerate() {
+    let rows = sched::rows();
+    for r in &rows {
+        let what = match r.role {
+            Role::Console => String::from("shell and conversation"),
+            Role::Idle => String::from("idle task (halted)"),
+            Role::Service if r.name == "jobs" => String::from("job timer"),
+            _ => r.name.clone(),
+        };
+        ps_row(
+            out,
+            [
+                &task_name(r),
+                &what,
+                r.state,
+                "0",
+                "-",
+                "-",
+                &alloc::format!("{:.2} s", r.cpu_ms as f64 / 1000.0),
+                &alloc::format!("{}K", r.stack_bytes / 1024),
+            ],
+        );
+    }
+    for (i, c) in percpu::all().iter().enumerate().skip(1) {
         let busy_state = match c.state() {
-            State::Shell => "running",
             State::Idle => "idle",
             State::Working => "working",
             _ => continue,
@@ -50,14 +84,18 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
         let ticks = c.ticks.load(Ordering::Relaxed);
         let busy = c.busy_ticks.load(Ordering::Relaxed).min(ticks);
         let cpu = alloc::format!("{i}");
-        let (id, what) = if i == 0 {
-            (String::from("console"), "shell, conversation and jobs")
-        } else {
-            (alloc::format!("worker{i}"), "compute-team worker")
-        };
         ps_row(
             out,
-            [&id, what, busy_state, &cpu, "-", "-", &ticks_time(busy)],
+            [
+                &alloc::format!("worker{i}"),
+                "compute-team worker",
+                busy_state,
+                &cpu,
+                "-",
+                "-",
+                &ticks_time(busy),
+                "-",
+            ],
         );
         ps_row(
             out,
@@ -69,6 +107,7 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
                 "-",
                 "-",
                 &ticks_time(ticks - busy),
+                "-",
             ],
         );
     }
@@ -99,17 +138,41 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
                 &next,
                 &alloc::format!("{}", j.runs),
                 &alloc::format!("{:.3} s", j.cpu_us as f64 / 1e6),
+                "-",
             ],
         );
     }
     outln!(
         out,
-        "{} job{} of at most {}; jobs run on CPU 0 at the prompt",
+        "{} job{} of at most {}; {} tasks on CPU 0 (each job run is one), {} switches",
         table.len(),
         if table.len() == 1 { "" } else { "s" },
-        klib::jobs::MAX_JOBS
+        klib::jobs::MAX_JOBS,
+        rows.len(),
+        sched::SWITCHES.load(Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// How long `/kill` waits for a task to end.
+const KILL_WAIT_MS: u64 = 2000;
+
+/// Asks task `id` to stop and waits for it; says how long it took.
+fn kill_task(id: u32, out: &mut Output) -> Result<(), String> {
+    let t0 = crate::time::uptime();
+    let name = sched::kill(id)?;
+    if sched::join(id, KILL_WAIT_MS) {
+        let ms = (crate::time::uptime() - t0).as_micros() as f64 / 1000.0;
+        outln!(
+            out,
+            "killed task t{id} ({name}): it ended {ms:.1} ms after /kill"
+        );
+        Ok(())
+    } else {
+        Err(alloc::format!(
+            "task t{id} ({name}) was asked to stop but is still running after {KILL_WAIT_MS} ms"
+        ))
+    }
 }
 
 fn cmd_kill(inv: &Invocation, out: &mut Output) -> Result<(), String> {
@@ -126,7 +189,13 @@ fn cmd_kill(inv: &Invocation, out: &mut Output) -> Result<(), String> {
             job.what,
             job.runs
         );
+        for task in jobs::tasks_of(n) {
+            kill_task(task, out)?;
+        }
         return Ok(());
+    }
+    if let Some(t) = id.strip_prefix('t').and_then(|n| n.parse::<u32>().ok()) {
+        return kill_task(t, out);
     }
     let cpu_of = |prefix: &str| {
         id.strip_prefix(prefix)
@@ -234,4 +303,17 @@ fn cmd_test_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
     } else {
         Err(String::from("the compute team lost or repeated work"))
     }
+}
+
+fn cmd_test_spin(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    let n = inv.int("tasks").unwrap_or(2) as u32;
+    let ids = super::spin::start(n)?;
+    let names: alloc::vec::Vec<String> = ids.iter().map(|i| alloc::format!("t{i}")).collect();
+    outln!(
+        out,
+        "spinning on CPU 0 with {} lanes: {} (/kill tN stops one)",
+        crate::arch::x86_64::simd_lanes::kind(),
+        names.join(" ")
+    );
+    Ok(())
 }

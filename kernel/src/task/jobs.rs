@@ -1,21 +1,26 @@
 //! Jobs (`/after`, `/every`, `/remind`): the table is `klib::jobs`; this
 //! is where due jobs run.
 //!
-//! Jobs run on the boot CPU, in the console's idle loop at the shell's
-//! prompt (`console::read_line_with`): when no key is pending and a job is
-//! due, its command runs through the registry with its output collected,
-//! and the console prints that output above the prompt and redraws the
-//! line being typed. A job that falls due while the shell is busy (a
-//! model reply, a long command, a `[y/N]` question) waits until the
-//! prompt is back; it is not run between the tokens of a reply, because
-//! its command may need the model that the reply is using. A repeating
-//! job that fell behind runs once, late, and keeps its period from then.
+//! A kernel service task, "jobs" (the job timer), sleeps until the next
+//! job is due and starts one task per run (named "job N"), so a long job
+//! never holds the prompt and jobs run while the shell is busy. A run's
+//! output is collected and queued for the console (`console::print_above`),
+//! which prints it above the prompt, with the line being typed redrawn,
+//! once it is at its prompt: output never lands inside a reply.
+//!
+//! A job whose command needs the model (`/complete`, `/stats`, ...) takes
+//! the model's turn (`shell::model_turn`): it waits while the console
+//! is on a message or a model command, and the console waits for it. A
+//! repeating job that fell behind runs once, late, and keeps its period
+//! from then; a run still going when the next is due delays it.
 
+use super::sched;
 use crate::console::style::{paint, Style};
 use crate::shell::registry;
 use crate::time;
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use klib::jobs::{Due, Jobs, Kind};
 use klib::registry::{classify, Input, Output, REGISTRY};
 use spin::Mutex;
@@ -58,21 +63,67 @@ pub fn add(kind: Kind, delay_ms: u64, what: &str) -> Result<u32, String> {
         .map_err(|e| format!("{e}"))
 }
 
-/// Whether a job is due (cheap; callable with interrupts off).
-pub fn due() -> bool {
-    JOBS.lock().next_due().is_some_and(|t| t <= now_ms())
+/// Job runs in progress: (job id, task id).
+static RUNS: Mutex<Vec<(u32, u32)>> = Mutex::new(Vec::new());
+
+/// How long the job timer sleeps at most (a job added meanwhile waits at
+/// most this long past its time).
+const TIMER_POLL_MS: u64 = 100;
+
+/// Starts the job timer task.
+pub fn start() {
+    if let Err(e) = sched::spawn_service("jobs", timer) {
+        log::error!("jobs: no job timer task ({e}): jobs will not run");
+    }
 }
 
-/// Runs every job that is due now; returns what they printed, to be shown
-/// above the prompt.
-pub fn run_due() -> String {
-    let mut shown = String::new();
+fn timer() {
     loop {
-        let next = JOBS.lock().take_due(now_ms());
-        let Some(job) = next else { break };
-        run_one(&job, &mut shown);
+        let now = now_ms();
+        let due = JOBS.lock().take_due(now);
+        match due {
+            Some(job) => launch(job),
+            None => {
+                let next = JOBS.lock().next_due();
+                let wait = next.map_or(TIMER_POLL_MS, |t| t.saturating_sub(now));
+                sched::sleep_ms(wait.clamp(1, TIMER_POLL_MS));
+            }
+        }
     }
-    shown
+}
+
+/// Runs `job` in a task of its own (in the timer's if none can start).
+fn launch(job: Due) {
+    let id = job.id;
+    let name = format!("{} {}", job.kind.name(), id);
+    let job = alloc::sync::Arc::new(job);
+    let body = job.clone();
+    let mut runs = RUNS.lock();
+    match sched::spawn(&name, move || run(&body)) {
+        Ok(task) => runs.push((id, task)),
+        Err(e) => {
+            drop(runs);
+            log::warn!("job {id}: runs in the job timer ({e})");
+            run(&job);
+        }
+    }
+}
+
+/// The tasks running job `id` now.
+pub fn tasks_of(id: u32) -> Vec<u32> {
+    RUNS.lock()
+        .iter()
+        .filter(|(j, _)| *j == id)
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+fn run(job: &Due) {
+    let mut shown = String::new();
+    run_one(job, &mut shown);
+    crate::console::print_above(&shown);
+    let me = sched::current_id();
+    RUNS.lock().retain(|(_, t)| *t != me);
 }
 
 fn run_one(job: &Due, shown: &mut String) {
@@ -94,7 +145,14 @@ fn run_one(job: &Due, shown: &mut String) {
                         }
                     };
                     let mut out = Output::new(&mut show, registry::KEEP);
-                    let r = registry::run(&inv, &mut out);
+                    let r = if crate::shell::needs_model(inv.name()) {
+                        crate::shell::model_turn(crate::shell::Turn::Job, || {
+                            registry::run(&inv, &mut out)
+                        })
+                        .unwrap_or_else(|| Err(String::from("killed while waiting for the model")))
+                    } else {
+                        registry::run(&inv, &mut out)
+                    };
                     drop(out);
                     shown.push_str(&text);
                     if !text.is_empty() && !text.ends_with('\n') {
@@ -118,4 +176,10 @@ fn run_one(job: &Due, shown: &mut String) {
         us,
     );
     JOBS.lock().finished(job.id, us);
+}
+
+/// Whether the job table's lock is held (the scheduler does not preempt
+/// then: `task::sched`).
+pub fn lock_held() -> bool {
+    JOBS.is_locked()
 }

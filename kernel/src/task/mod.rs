@@ -4,4 +4,6 @@
 
 pub mod commands;
 pub mod jobs;
+pub mod sched;
+pub mod spin;
 pub mod team;

@@ -6,7 +6,7 @@ use core::arch::x86_64::{__cpuid_count, CpuidResult};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::xcontrol::{XCr0, XCr0Flags};
 
-fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
+pub(crate) fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
     // CPUID is available on every x86_64 CPU and has no side effects.
     #[allow(unused_unsafe)]
     // SAFETY: see above.

@@ -94,11 +94,15 @@ fn dispatch_dynamic(i: usize) {
         f();
     }
     apic::eoi();
+    // A device interrupt (a key, maybe): the console looks at its input.
+    crate::task::sched::wake_console();
 }
 
 extern "x86-interrupt" fn apic_timer(_: InterruptStackFrame) {
     crate::time::on_timer_tick();
     apic::eoi();
+    // The time slice is over: maybe switch tasks (boot CPU only).
+    crate::task::sched::on_tick();
 }
 
 extern "x86-interrupt" fn wake(_: InterruptStackFrame) {
@@ -108,6 +112,7 @@ extern "x86-interrupt" fn wake(_: InterruptStackFrame) {
 extern "x86-interrupt" fn com1(_: InterruptStackFrame) {
     crate::drivers::serial::on_interrupt();
     apic::eoi();
+    crate::task::sched::wake_console();
 }
 
 extern "x86-interrupt" fn apic_spurious(_: InterruptStackFrame) {

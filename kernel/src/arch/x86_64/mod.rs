@@ -3,6 +3,7 @@
 
 pub mod acpi;
 pub mod apic;
+pub mod context;
 pub mod cpu;
 pub mod entry;
 pub mod exceptions;
@@ -14,6 +15,7 @@ pub mod pic;
 pub mod pit;
 pub mod qemu;
 pub mod selftest;
+pub mod simd_lanes;
 pub mod smp;
 pub mod stack;
 

@@ -5,7 +5,8 @@ use crate::mm;
 use spin::Mutex;
 use x86_64::VirtAddr;
 
-const MAX_STACKS: usize = 48;
+/// Boot, IST and AP stacks, and one per task slot (`klib::sched::MAX_TASKS`).
+const MAX_STACKS: usize = 96;
 
 #[derive(Clone, Copy)]
 struct Guard {

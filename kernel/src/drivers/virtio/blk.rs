@@ -438,3 +438,11 @@ impl Inner {
         }
     }
 }
+
+/// Whether some disk's lock is held (the scheduler does not preempt then:
+/// the page-fault path only tries it; `task::sched`).
+pub fn lock_held() -> bool {
+    DISKS
+        .get()
+        .is_some_and(|d| d.iter().any(|d| d.inner.is_locked()))
+}

@@ -112,4 +112,15 @@ pub static TASKS: &[Spec] = &[
         tier: Tier::Read,
         audience: Audience::Test,
     },
+    Spec {
+        name: "test-spin",
+        args: &[Arg::opt(
+            "tasks",
+            Kind::Int { min: 1, max: 8 },
+            "how many tasks to start (2 by default)",
+        )],
+        help: "start CPU-bound tasks on CPU 0 that check exact SIMD sums every round (preemption test; /kill tN stops one)",
+        tier: Tier::Write,
+        audience: Audience::Test,
+    },
 ];

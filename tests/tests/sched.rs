@@ -1,0 +1,139 @@
+//! The preemptive scheduler (no model): two CPU-bound tasks on one CPU
+//! both make progress and keep exact SIMD sums across switches, the
+//! console still answers, and `/kill tN` stops a task within a second.
+
+mod common;
+
+use common::{config, line_with, NEEDS_IMAGES};
+use qemu_tests::{Firmware, Machine, PROMPT};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous: the machine is shared and QEMU runs under TCG.
+const TIMEOUT: Duration = Duration::from_secs(40);
+/// The line /ps ends with.
+const PS_END: &str = "tasks on CPU 0 (each job run is one)";
+/// How long the console may take to answer /uptime with the spinners
+/// running (it answers in a few ms when idle; the host is loaded).
+const PROMPT_ANSWER: Duration = Duration::from_secs(3);
+/// What a spinner prints when a sum is wrong.
+const SIMD_ERROR: &str = "SIMD result wrong";
+
+/// Types `/ps` and returns its output up to the prompt after it.
+fn ps(m: &mut Machine) -> String {
+    m.send(b"/ps\r");
+    let out = m.wait_for(PS_END, TIMEOUT);
+    m.wait_for(PROMPT, TIMEOUT);
+    out
+}
+
+/// The CPU time (seconds) of task `id` in `/ps` output, if listed.
+fn cpu_secs(ps: &str, id: &str) -> Option<f64> {
+    let row = ps.lines().find(|l| l.starts_with(&format!("{id} ")))?;
+    // ... STATE CPU NEXT RUNS "1.23 s" MEM
+    let words: Vec<&str> = row.split_whitespace().collect();
+    let s = words.iter().rposition(|w| *w == "s")?;
+    words.get(s.checked_sub(1)?)?.parse().ok()
+}
+
+/// Kills task `id` and returns the kernel's figure: milliseconds from the
+/// `/kill` to the task's end.
+fn kill_ms(m: &mut Machine, id: &str) -> f64 {
+    let out = m.command_with_timeout(&format!("/kill {id}"), TIMEOUT);
+    let line = line_with(&out, &format!("killed task {id} "));
+    let ms = line
+        .split("it ended ")
+        .nth(1)
+        .and_then(|r| r.split(" ms after /kill").next())
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no 'it ended N ms after /kill' in {line:?}"));
+    eprintln!("sched: /kill {id}: ended {ms} ms after /kill");
+    ms
+}
+
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
+    let _ = NEEDS_IMAGES;
+    let mut m = Machine::boot_to_prompt("sched", &config(Firmware::Bios, 256).smp(1));
+
+    let out = m.command("/test-spin 2");
+    let ids: Vec<String> = line_with(&out, "spinning on CPU 0")
+        .split_whitespace()
+        .filter(|w| w.starts_with('t') && w[1..].parse::<u32>().is_ok())
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), 2, "two task ids expected:\n{out}");
+    let (a, b) = (ids[0].as_str(), ids[1].as_str());
+
+    // The console (weight 16) still answers promptly.
+    thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        m.send(b"/uptime\r");
+        m.wait_for("uptime: ", TIMEOUT);
+        let took = t0.elapsed();
+        m.wait_for(PROMPT, TIMEOUT);
+        eprintln!("sched: /uptime answered in {took:?} with two spinners");
+        assert!(!m.text().contains(SIMD_ERROR), "{}", m.text());
+        assert!(
+            took < PROMPT_ANSWER,
+            "/uptime took {took:?} with two spinners running"
+        );
+    }
+
+    // Ctrl-C stops a foreground command within a second (the kernel
+    // measures from the key's arrival).
+    m.send(b"/test-stream\r");
+    m.wait_for("stream: line 2", TIMEOUT);
+    m.send(b"\x03");
+    let out = m.answer(TIMEOUT);
+    let line = line_with(&out, "interrupted by Ctrl-C");
+    let ms: f64 = line
+        .split(", ")
+        .nth(1)
+        .and_then(|r| r.split(" ms after the key").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 'N ms after the key' in {line:?}"));
+    eprintln!("sched: Ctrl-C stopped /test-stream {ms} ms after the key");
+    assert!(ms < 1000.0, "{line}");
+
+    // Both make progress: CPU time > 0 and growing for each.
+    let first = ps(&mut m);
+    thread::sleep(Duration::from_secs(2));
+    let second = ps(&mut m);
+    for id in [a, b] {
+        let t1 = cpu_secs(&first, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{first}"));
+        let t2 = cpu_secs(&second, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{second}"));
+        eprintln!("sched: {id} CPU time {t1} s, then {t2} s");
+        assert!(
+            t1 > 0.0 && t2 > t1,
+            "{id} did not run: {t1} s then {t2} s\n{first}\n{second}"
+        );
+    }
+    assert!(!m.text().contains(SIMD_ERROR), "{}", m.text());
+
+    // /kill ends one within a second (the kernel measures); it says how
+    // many exact rounds it did, and /ps no longer lists it.
+    let ms = kill_ms(&mut m, a);
+    assert!(ms < 1000.0, "{a} ended {ms} ms after /kill");
+    m.wait_for(&format!("spin task {a}: stopped after "), TIMEOUT);
+    thread::sleep(Duration::from_secs(1));
+    let third = ps(&mut m);
+    assert!(
+        cpu_secs(&third, a).is_none(),
+        "/ps still lists {a}:\n{third}"
+    );
+    let t3 = cpu_secs(&third, b).unwrap_or_else(|| panic!("/ps lacks {b}:\n{third}"));
+    assert!(t3 > cpu_secs(&second, b).unwrap(), "{b} stopped:\n{third}");
+    let out = m.command(&format!("/kill {a}"));
+    assert!(out.contains(&format!("no task {a}")), "{out}");
+
+    let ms = kill_ms(&mut m, b);
+    assert!(ms < 1000.0, "{b} ended {ms} ms after /kill");
+    m.wait_for(&format!("spin task {b}: stopped after "), TIMEOUT);
+    let text = m.text();
+    assert!(!text.contains(SIMD_ERROR), "{text}");
+    let rounds: Vec<&str> = text.lines().filter(|l| l.contains("spin task t")).collect();
+    eprintln!("sched: {rounds:?}");
+}
