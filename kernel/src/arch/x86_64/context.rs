@@ -160,6 +160,9 @@ pub fn switch(from: usize, to: usize) {
 
 /// rdi = where to save RSP, rsi = RSP to load, rdx = save area to fill,
 /// rcx = save area to load.
+// SAFETY: naked: the body is all assembly and ends in `ret`; callers
+// (`switch`) must pass a valid RSP slot, a stack prepared by `prepare` or
+// an earlier switch, and 64-byte aligned XSAVE areas of AREA_SIZE bytes.
 #[unsafe(naked)]
 unsafe extern "C" fn switch_xsave(
     save: *mut u64,
@@ -192,6 +195,7 @@ unsafe extern "C" fn switch_xsave(
     )
 }
 
+// SAFETY: as `switch_xsave`, with 16-byte aligned 512-byte FXSAVE areas.
 #[unsafe(naked)]
 unsafe extern "C" fn switch_fxsave(
     save: *mut u64,

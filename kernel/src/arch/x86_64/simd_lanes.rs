@@ -74,9 +74,10 @@ fn add_lanes_avx(inc: &[f32; LANES], iters: u32, out: &mut [f32; LANES]) {
 #[target_feature(enable = "sse")]
 fn add_lanes_sse(inc: &[f32; LANES], iters: u32, out: &mut [f32; LANES]) {
     let mut acc = [_mm_setzero_ps(); 8];
-    // SAFETY: each load reads 4 floats inside a 32-float array.
-    let incs: [__m128; 8] =
-        core::array::from_fn(|k| unsafe { _mm_loadu_ps(inc.as_ptr().add(4 * k)) });
+    let incs: [__m128; 8] = core::array::from_fn(|k| {
+        // SAFETY: each load reads 4 floats inside a 32-float array.
+        unsafe { _mm_loadu_ps(inc.as_ptr().add(4 * k)) }
+    });
     for _ in 0..iters {
         for k in 0..8 {
             acc[k] = _mm_add_ps(acc[k], incs[k]);
