@@ -25,7 +25,9 @@ pub fn kernel() -> Result<PathBuf> {
     let dir = root().join("kernel");
     let target_dir = dir.join("target");
     eprintln!("xtask: building the kernel");
+    crate::util::ensure_libclang()?;
     run(cargo()
+        .envs(crate::util::kernel_bindgen_env())
         .args(["build", "--release", "--target-dir"])
         .arg(&target_dir)
         .current_dir(&dir)

@@ -102,6 +102,43 @@ pub fn ensure_libclang() -> Result<()> {
     Ok(())
 }
 
+/// bindgen's extra clang arguments for the kernel target (littlefs2-sys),
+/// overriding the ones in `kernel/.cargo/config.toml` when clang's own
+/// headers are found. Without a `clang` executable on the machine (only
+/// libclang-dev, as on a fresh Debian), libclang does not find its resource
+/// directory, and a freestanding `<stdint.h>` falls through to glibc's, which
+/// fails ("bits/libc-header-start.h not found"); so its `include` directory is
+/// passed explicitly. The newest `/usr/lib/llvm-*/lib/clang/*/include`
+/// holding `stdint.h` is used.
+pub fn kernel_bindgen_env() -> Vec<(String, String)> {
+    let mut best: Option<(Vec<u32>, std::path::PathBuf)> = None;
+    let version = |s: &str| -> Vec<u32> { s.split('.').filter_map(|p| p.parse().ok()).collect() };
+    if let Ok(llvms) = std::fs::read_dir("/usr/lib") {
+        for llvm in llvms.flatten() {
+            let name = llvm.file_name().to_string_lossy().into_owned();
+            let Some(major) = name.strip_prefix("llvm-") else { continue };
+            let Ok(clangs) = std::fs::read_dir(llvm.path().join("lib").join("clang")) else { continue };
+            for c in clangs.flatten() {
+                let inc = c.path().join("include");
+                if !inc.join("stdint.h").is_file() {
+                    continue;
+                }
+                let mut v = version(major);
+                v.extend(version(&c.file_name().to_string_lossy()));
+                if best.as_ref().is_none_or(|(bv, _)| v > *bv) {
+                    best = Some((v, inc));
+                }
+            }
+        }
+    }
+    let Some((_, inc)) = best else { return Vec::new() };
+    let args = format!("--target=x86_64-unknown-none -ffreestanding -isystem {}", inc.display());
+    ["BINDGEN_EXTRA_CLANG_ARGS_x86_64-llm", "BINDGEN_EXTRA_CLANG_ARGS_x86_64_llm"]
+        .iter()
+        .map(|k| (k.to_string(), args.clone()))
+        .collect()
+}
+
 /// Whether a `libclang*.so*` is in `dir` or up to `depth` levels below.
 fn walk_for_libclang(dir: &std::path::Path, depth: u32) -> bool {
     let Ok(rd) = std::fs::read_dir(dir) else {
