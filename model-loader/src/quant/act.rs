@@ -136,17 +136,23 @@ impl ActBuffer {
     /// (`max_cols` a multiple of 256 for Q8_K; smaller rows work if they are
     /// multiples of the block length used).
     pub fn new(max_cols: usize, max_tokens: usize) -> Self {
+        Self::try_new(max_cols, max_tokens).expect("out of memory for an activation buffer")
+    }
+
+    /// [`ActBuffer::new`], or the error of the allocation that failed.
+    pub fn try_new(max_cols: usize, max_tokens: usize) -> Result<Self, crate::model::ModelError> {
+        use crate::kv::try_filled;
         let n = max_cols * max_tokens;
-        ActBuffer {
+        Ok(ActBuffer {
             n_cols: 0,
             n_tokens: 0,
-            f32s: alloc::vec![0.0; n],
-            f16s: alloc::vec![f16::ZERO; n],
-            q8_0: alloc::vec![BlockQ8_0::ZERO; n / QK],
-            q8_1: alloc::vec![BlockQ8_1::ZERO; n / QK],
-            q8_k: alloc::vec![BlockQ8_K::ZERO; n / QK_K],
+            f32s: try_filled(n, 0.0)?,
+            f16s: try_filled(n, f16::ZERO)?,
+            q8_0: try_filled(n / QK, BlockQ8_0::ZERO)?,
+            q8_1: try_filled(n / QK, BlockQ8_1::ZERO)?,
+            q8_k: try_filled(n / QK_K, BlockQ8_K::ZERO)?,
             valid: [false; 5],
-        }
+        })
     }
 
     /// Loads a new batch: `x` holds `n_tokens` rows of `n_cols` floats.
