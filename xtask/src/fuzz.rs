@@ -1,7 +1,8 @@
-//! `cargo xtask fuzz [TARGET] [--time S]`: runs the cargo-fuzz targets of
-//! `model-loader/fuzz` (libFuzzer with AddressSanitizer, on the pinned
-//! nightly), one or all, each for S seconds (default 60), and prints the
-//! executions per target. `cargo-fuzz` is installed from crates.io when
+//! `cargo xtask fuzz [TARGET] [--time S] [--runs N]`: runs the cargo-fuzz
+//! targets of `model-loader/fuzz` (libFuzzer with AddressSanitizer, on the
+//! pinned nightly), one or all, each for S seconds (default 60) or until N
+//! executions, whichever comes first (with `--runs` alone there is no time
+//! limit), and prints the executions per target. `cargo-fuzz` is installed from crates.io when
 //! missing. `cargo xtask fuzz seeds` regenerates the committed seed corpora
 //! from the vocabularies and (when cached) the real models.
 //!
@@ -37,7 +38,16 @@ pub const SMOKE_SECONDS: u64 = 15;
 
 pub fn main(args: Vec<String>) -> Result<()> {
     let mut args = Args::new(args);
-    let time: u64 = args.parsed("--time")?.unwrap_or(60);
+    let time: Option<u64> = args.parsed("--time")?;
+    let runs: Option<u64> = args.parsed("--runs")?;
+    let limit = Limit {
+        seconds: match (time, runs) {
+            (Some(t), _) => Some(t),
+            (None, Some(_)) => None,
+            (None, None) => Some(60),
+        },
+        runs,
+    };
     let target = args.positional();
     args.finish()?;
     match target.as_deref() {
@@ -60,21 +70,49 @@ pub fn main(args: Vec<String>) -> Result<()> {
             TARGETS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
         ),
     };
-    run_targets(&targets, time)
+    run_targets(&targets, limit)
 }
 
-/// Builds the targets and runs each for `seconds`; fails on a crash.
-pub fn run_targets(targets: &[&str], seconds: u64) -> Result<()> {
+/// How long each target runs: a time, a number of executions, or both
+/// (whichever is reached first).
+#[derive(Clone, Copy)]
+pub struct Limit {
+    pub seconds: Option<u64>,
+    pub runs: Option<u64>,
+}
+
+impl Limit {
+    pub fn seconds(s: u64) -> Limit {
+        Limit {
+            seconds: Some(s),
+            runs: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.seconds, self.runs) {
+            (Some(s), Some(n)) => write!(f, "{n} executions or {s} s"),
+            (Some(s), None) => write!(f, "{s} s"),
+            (None, Some(n)) => write!(f, "{n} executions"),
+            (None, None) => write!(f, "no limit"),
+        }
+    }
+}
+
+/// Builds the targets and runs each within `limit`; fails on a crash.
+pub fn run_targets(targets: &[&str], limit: Limit) -> Result<()> {
     ensure_cargo_fuzz()?;
     eprintln!("xtask: building the fuzz targets");
     run(common_opts(cargo_fuzz().arg("build")))?;
     let mut results = Vec::new();
     for &t in targets {
         let max_len = TARGETS.iter().find(|x| x.0 == t).map_or(4096, |x| x.1);
-        eprintln!("xtask: fuzzing {t} for {seconds} s");
-        results.push((t, fuzz_one(t, seconds, max_len)?));
+        eprintln!("xtask: fuzzing {t} for {limit}");
+        results.push((t, fuzz_one(t, limit, max_len)?));
     }
-    eprintln!("xtask: fuzz results ({seconds} s per target):");
+    eprintln!("xtask: fuzz results ({limit} per target):");
     let mut failed = Vec::new();
     for (t, r) in &results {
         match r {
@@ -135,7 +173,7 @@ pub fn reference_dir() -> PathBuf {
     }
 }
 
-fn fuzz_one(target: &str, seconds: u64, max_len: usize) -> Result<Outcome> {
+fn fuzz_one(target: &str, limit: Limit, max_len: usize) -> Result<Outcome> {
     let corpus = work_dir().join("corpus").join(target);
     let artifacts = work_dir().join("artifacts").join(target);
     let seeds = seeds_dir().join(target);
@@ -149,9 +187,14 @@ fn fuzz_one(target: &str, seconds: u64, max_len: usize) -> Result<Outcome> {
     if seeds.is_dir() {
         c.arg(&seeds);
     }
-    c.arg("--")
-        .arg(format!("-max_total_time={seconds}"))
-        .arg(format!("-max_len={max_len}"))
+    c.arg("--");
+    if let Some(seconds) = limit.seconds {
+        c.arg(format!("-max_total_time={seconds}"));
+    }
+    if let Some(runs) = limit.runs {
+        c.arg(format!("-runs={runs}"));
+    }
+    c.arg(format!("-max_len={max_len}"))
         .arg("-timeout=20")
         .arg("-rss_limit_mb=3072")
         .arg("-print_final_stats=1")

@@ -49,8 +49,10 @@ commands:
   generate --model M --prompt TEXT [-n N] [--temp T] [--seed S] [--ids]
                                            run the inference engine on the host
   bench                                    benchmarks, side by side with llama.cpp
-  fuzz [TARGET|list|seeds] [--time S]      run the fuzz targets (all, or one) for S seconds each
-                                           (default 60) and print executions per target;
+  fuzz [TARGET|list|seeds] [--time S] [--runs N]
+                                           run the fuzz targets (all, or one) for S seconds each
+                                           (default 60) or N executions, whichever comes first
+                                           (--runs alone: no time limit); print executions per target;
                                            seeds: regenerate the committed seed corpora
   unsafe [--list]                          count the `unsafe` uses per file and area (--list: each
                                            one); fail on one outside the allowed areas or without

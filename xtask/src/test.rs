@@ -42,7 +42,10 @@ pub fn main(args: Vec<String>) -> Result<()> {
         // runs found: a regression shows here.
         eprintln!("xtask: fuzz smoke test");
         let targets: Vec<&str> = crate::fuzz::TARGETS.iter().map(|t| t.0).collect();
-        crate::fuzz::run_targets(&targets, crate::fuzz::SMOKE_SECONDS)?;
+        crate::fuzz::run_targets(
+            &targets,
+            crate::fuzz::Limit::seconds(crate::fuzz::SMOKE_SECONDS),
+        )?;
     }
     if !host_only {
         crate::util::ensure_qemu()?;
