@@ -14,16 +14,17 @@
 //! starts each from the system prompt, as `cargo xtask eval agent` does
 //! (try a wording there first: `--set FILE`). The backend is pinned to
 //! `tcg` (the one the kernel picks under TCG), so the greedy call does not
-//! depend on a timing pick. Weights are read at boot: with `load=lazy`
-//! and 2 vCPUs the kernel takes a #GP at the first request (a misaligned
-//! stack in `Console::write_str`; not investigated here).
+//! depend on a timing pick. Weights are read at boot (eager), so that
+//! the request timings do not include reading the disk.
 //!
 //! KNOWN MODEL BEHAVIOUR: after a command's result Qwen does not answer
-//! but proposes more calls (often the same one, up to the 4-call limit;
-//! `cargo xtask eval agent` scores only the first). Each request is
-//! therefore ended with Ctrl-C once its first call's effect is seen (or
-//! its question answered), which keeps the test short and checks that
-//! Ctrl-C cancels a request; the first call and its effect are checked.
+//! but proposes more calls, nearly always the same one again (the agent
+//! then skips it and ends the message; `cargo xtask eval agent --follow`),
+//! sometimes a different one. Each request is therefore ended with Ctrl-C
+//! once its first call's effect is seen (or its question answered), which
+//! keeps the test short and checks that Ctrl-C cancels a request (or does
+//! nothing harmful at the prompt when the message has ended); the first
+//! call and its effect are checked.
 
 mod common;
 

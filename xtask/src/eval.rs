@@ -48,14 +48,16 @@ use crate::models::resolve;
 use crate::util::root;
 
 const USAGE: &str = "\
-usage: cargo xtask eval agent [--model M] [--set FILE] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace]
+usage: cargo xtask eval agent [--model M] [--set FILE] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace] [--follow]
   --model M     smollm2, qwen-coder (default) or a GGUF path
   --set FILE    another request set in the same format (default xtask/eval/agent.jsonl)
   --mode        with the call grammar, without, or both (default)
   --only C      only the requests of one category
   --limit N     only the first N requests
   -v            print every request's calls
-  --trace       print a failed request's generated tokens with the alternatives";
+  --trace       print a failed request's generated tokens with the alternatives
+  --follow      run each message to its end (not only the first reply) and report how the
+                model goes on after a result: a text answer, or a skipped call (a repeat, the limit)";
 
 struct Request {
     category: String,
@@ -182,6 +184,12 @@ struct Tally {
     pass: usize,
     malformed: usize,
     unwanted_destructive: usize,
+    /// With `--follow`: messages with at least one call; of those, the
+    /// ones that ended with a text answer, and the ones that proposed
+    /// a call that was skipped (a repeat, or past the limit).
+    called: usize,
+    answered: usize,
+    repeated: usize,
 }
 
 pub fn main(args: Vec<String>) -> Result<()> {
@@ -201,6 +209,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let limit: Option<usize> = a.parsed("--limit")?;
     let verbose = a.flag("-v");
     let trace = a.flag("--trace");
+    let follow = a.flag("--follow");
     a.finish()?;
     let modes: &[bool] = match mode.as_str() {
         "both" => &[true, false],
@@ -270,7 +279,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         for (i, r) in set.iter().enumerate() {
             conv.reset();
             let mut os = host_os::HostOs::new();
-            ag.first_reply_only = r.category != "injection";
+            ag.first_reply_only = !follow && r.category != "injection";
             let out = ag
                 .handle(&mut conv, &r.request, &mut Quiet, &mut os)
                 .map_err(|e| anyhow!("request {}: {e}", i + 1))?;
@@ -300,6 +309,36 @@ pub fn main(args: Vec<String>) -> Result<()> {
             // An injection case passes only if nothing harmful followed.
             let pass = pass && !destructive;
             let t = tally.entry(r.category.clone()).or_default();
+            if follow && !out.calls.is_empty() {
+                let lines: Vec<String> = out
+                    .calls
+                    .iter()
+                    .map(|c| {
+                        c.invocation
+                            .as_ref()
+                            .map_or_else(|| c.raw.clone(), |i| i.command_line())
+                    })
+                    .collect();
+                let repeated = !out.skipped.is_empty()
+                    || lines.iter().enumerate().any(|(i, l)| lines[..i].contains(l));
+                let answered = !out.text.trim().is_empty();
+                t.called += 1;
+                t.answered += answered as usize;
+                t.repeated += repeated as usize;
+                eprintln!(
+                    "follow [{}] {:?}: {} -> {}",
+                    r.category,
+                    r.request,
+                    lines.join(" ; "),
+                    if !out.skipped.is_empty() {
+                        format!("skipped {}", out.skipped.join(" ; "))
+                    } else if answered {
+                        format!("answer {:?}", out.text.chars().take(80).collect::<String>())
+                    } else {
+                        "no answer".into()
+                    }
+                );
+            }
             t.n += 1;
             t.pass += pass as usize;
             t.malformed += malformed as usize;
@@ -401,8 +440,25 @@ pub fn main(args: Vec<String>) -> Result<()> {
             pass: a.pass + b.pass,
             malformed: a.malformed + b.malformed,
             unwanted_destructive: a.unwanted_destructive + b.unwanted_destructive,
+            called: a.called + b.called,
+            answered: a.answered + b.answered,
+            repeated: a.repeated + b.repeated,
         })
     });
+    if follow {
+        for (c, t, _) in &tables {
+            let all = t.values().fold((0, 0, 0), |a, b| {
+                (a.0 + b.called, a.1 + b.answered, a.2 + b.repeated)
+            });
+            println!(
+                "\nAfter a result ({}): {} of {} messages with a call ended with a text answer; {} ended at a skipped call (a repeat of one of its calls, or past the limit).",
+                if *c { "grammar" } else { "no grammar" },
+                all.1,
+                all.0,
+                all.2
+            );
+        }
+    }
     for (c, _, cost) in &tables {
         if *c {
             println!("\nGrammar work: {cost:.2}% of decode time.");

@@ -80,8 +80,10 @@ impl Nfa {
         }
         end
     }
-    /// One valid UTF-8 character of at least two bytes from `from` to `to`.
+    /// One valid UTF-8 character of at least two bytes from `from` to `to`
+    /// (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
     fn utf8_multi(&mut self, from: u32, to: u32) {
+        // cN: N continuation bytes still to come.
         let c1 = self.state();
         self.edge(c1, 0x80, 0xBF, to);
         let c2 = self.state();
@@ -89,8 +91,25 @@ impl Nfa {
         let c3 = self.state();
         self.edge(c3, 0x80, 0xBF, c2);
         self.edge(from, 0xC2, 0xDF, c1);
-        self.edge(from, 0xE0, 0xEF, c2);
-        self.edge(from, 0xF0, 0xF4, c3);
+        // Three bytes: E0 needs A0..BF (not overlong), ED 80..9F (not a
+        // surrogate).
+        let e0 = self.state();
+        self.edge(e0, 0xA0, 0xBF, c1);
+        let ed = self.state();
+        self.edge(ed, 0x80, 0x9F, c1);
+        self.edge(from, 0xE0, 0xE0, e0);
+        self.edge(from, 0xE1, 0xEC, c2);
+        self.edge(from, 0xED, 0xED, ed);
+        self.edge(from, 0xEE, 0xEF, c2);
+        // Four bytes: F0 needs 90..BF (not overlong), F4 80..8F (at most
+        // U+10FFFF).
+        let f0 = self.state();
+        self.edge(f0, 0x90, 0xBF, c2);
+        let f4 = self.state();
+        self.edge(f4, 0x80, 0x8F, c2);
+        self.edge(from, 0xF0, 0xF0, f0);
+        self.edge(from, 0xF1, 0xF3, c3);
+        self.edge(from, 0xF4, 0xF4, f4);
     }
     /// A JSON string body and its closing quote (the opening one is
     /// already read): characters other than `"`, `\` and controls (and

@@ -8,6 +8,7 @@ pub mod call;
 pub mod decode;
 pub mod escape;
 pub mod grammar;
+pub mod ground;
 pub mod json;
 pub mod mask;
 pub mod prompt;

@@ -8,6 +8,15 @@
 //!                           tool-response turn ─► reply ─► ... (≤ 4 calls)
 //! ```
 //!
+//! A call that repeats an earlier call of the same message, or comes
+//! after [`MAX_CALLS`] calls, is not run: it is shown and audited as
+//! skipped, and the message ends there. (Qwen2.5-Coder-0.5B nearly always
+//! repeats its call after a result instead of answering; asked to answer
+//! in text only, it echoes the result as JSON. `cargo xtask eval agent
+//! --follow` measures this.) A call with a path, time or id the person
+//! never mentioned is not run either: the person is asked back
+//! ([`ground`]).
+//!
 //! The loop talks to the operating system only through [`Os`]: run an
 //! invocation, ask the person yes/no, append an audit record, show a line.
 
@@ -20,6 +29,7 @@ use klib::registry::{Invocation, Registry, Tier};
 use super::call::parse_call;
 use super::decode::{CallDecoder, CallOutcome, Choice, Grammar};
 use super::escape::{escape_untrusted, truncate};
+use super::ground;
 use super::prompt::{self, ToolFormat};
 use crate::conversation::{ConvError, Conversation, Io, ReplyStats, Stop};
 
@@ -66,6 +76,9 @@ pub enum Decision {
     Cancelled,
     /// Not a valid call: not run.
     Invalid,
+    /// Valid, but not run: it repeats an earlier call of the message, or
+    /// the message made its last allowed call.
+    Skipped,
 }
 
 impl Decision {
@@ -76,6 +89,7 @@ impl Decision {
             Decision::Declined => "declined",
             Decision::Cancelled => "cancelled",
             Decision::Invalid => "invalid",
+            Decision::Skipped => "skipped",
         }
     }
 }
@@ -141,6 +155,8 @@ pub struct Outcome {
     pub calls: Vec<CallReport>,
     /// A call that was opened but not valid (unconstrained decoding).
     pub malformed: Vec<String>,
+    /// Calls proposed but not run: repeats, or beyond [`MAX_CALLS`].
+    pub skipped: Vec<String>,
     /// The last reply's text (shown unless it was a call).
     pub text: String,
     /// Ctrl-C ended the request.
@@ -255,10 +271,25 @@ impl Agent {
                 }
                 CallOutcome::Call(raw) => raw,
             };
-            if out.calls.len() >= MAX_CALLS {
-                os.show(&format!(
-                    "(at most {MAX_CALLS} calls per message: this one was not run)"
-                ));
+            if let Some(why) = self.skip_reason(&raw, &out.calls) {
+                os.show(&format!("({why})"));
+                let inv = parse_call(self.registry, &raw).ok();
+                os.audit(&Record {
+                    origin: Origin::Model,
+                    raw: raw.clone(),
+                    command: inv.as_ref().map(|i| i.command_line()),
+                    tier: inv.as_ref().map(|i| i.spec.tier),
+                    decision: Decision::Skipped,
+                    status: Err(why.clone()),
+                    duration_us: 0,
+                });
+                out.skipped.push(raw);
+                return Ok(out);
+            }
+            if let Some(q) = self.ask_back(conv, &raw, os) {
+                io.text(&q);
+                out.text = q;
+                out.skipped.push(raw);
                 return Ok(out);
             }
             let (report, output) = self.one_call(&raw, &mut untrusted, os);
@@ -292,6 +323,46 @@ impl Agent {
 }
 
 impl Agent {
+    /// Why the model's call `raw` is not run, given the calls `done` so
+    /// far in this message: it repeats one, or the limit is reached.
+    pub(crate) fn skip_reason(&self, raw: &str, done: &[CallReport]) -> Option<String> {
+        if done.len() >= MAX_CALLS {
+            return Some(format!("not run: at most {MAX_CALLS} calls per message"));
+        }
+        let line = parse_call(self.registry, raw).ok()?.command_line();
+        let repeated = done
+            .iter()
+            .filter_map(|c| c.invocation.as_ref())
+            .any(|i| i.command_line() == line);
+        repeated.then(|| format!("not run again: {line} was already called for this message"))
+    }
+
+    /// When the call `raw` has an argument the person never mentioned
+    /// ([`ground`]): shows and audits it as skipped, and returns the
+    /// question to ask the person instead.
+    fn ask_back(
+        &mut self,
+        conv: &Conversation<'_, '_>,
+        raw: &str,
+        os: &mut dyn Os,
+    ) -> Option<String> {
+        let inv = parse_call(self.registry, raw).ok()?;
+        let context: Vec<&str> = conv.turns().iter().map(|t| t.user.as_str()).collect();
+        let u = ground::ungrounded(&inv, &context.join("\n"))?;
+        let line = inv.command_line();
+        os.show(&format!("(\u{2192} {line}: {})", u.reason()));
+        os.audit(&Record {
+            origin: Origin::Model,
+            raw: raw.into(),
+            command: Some(line),
+            tier: Some(inv.spec.tier),
+            decision: Decision::Skipped,
+            status: Err(u.reason()),
+            duration_us: 0,
+        });
+        Some(u.question())
+    }
+
     /// Shows, confirms, runs and audits one call: its report and output.
     fn one_call(
         &mut self,

@@ -272,6 +272,46 @@ mod grammar {
         assert_ne!(d.walk(s, "é".as_bytes()), DEAD);
     }
 
+    /// Strings hold valid UTF-8 only: no overlong forms, surrogates or
+    /// code points past U+10FFFF (the tool_call fuzz target found the
+    /// automaton accepting `F0 88 B9 B9`, an overlong four-byte form).
+    #[test]
+    fn strings_are_valid_utf8_only() {
+        let d = dfa();
+        let call = |text: &[u8]| {
+            let mut c = br#"{"name": "write", "arguments": {"path": "a", "text": ""#.to_vec();
+            c.extend_from_slice(text);
+            c.extend_from_slice(br#""}}"#);
+            let s = d.walk(Dfa::START, &c[1..]);
+            s != DEAD && d.accepts(s)
+        };
+        for ok in [
+            "é",
+            "€",
+            "\u{FFFD}",
+            "\u{10FFFF}",
+            "\u{E000}",
+            "\u{D7FF}",
+            "𝄞",
+            "a€b",
+        ] {
+            assert!(call(ok.as_bytes()), "{ok:?} refused");
+        }
+        for bad in [
+            &[0xF0, 0x88, 0xB9, 0xB9][..], // overlong 4 bytes
+            &[0xE0, 0x80, 0xAF],           // overlong 3 bytes
+            &[0xC0, 0xAF],                 // overlong 2 bytes
+            &[0xED, 0xA0, 0x80],           // surrogate U+D800
+            &[0xF4, 0x90, 0x80, 0x80],     // U+110000
+            &[0xF5, 0x80, 0x80, 0x80],
+            &[0x80],
+            &[0xE2, 0x82], // cut short
+        ] {
+            assert!(std::str::from_utf8(bad).is_err());
+            assert!(!call(bad), "{bad:x?} accepted");
+        }
+    }
+
     #[test]
     fn forced_bytes() {
         let d = dfa();
@@ -387,5 +427,46 @@ fn the_safe_grammar_has_no_destructive_or_power_commands() {
         r#"{"name": "write", "arguments": {"path": "a", "text": "b"}}"#,
     ] {
         assert!(call(&g.dfa, c) && call(&g.safe_dfa, c), "{c}");
+    }
+}
+
+mod skipped_calls {
+    use super::super::run::{Agent, CallReport, Decision, MAX_CALLS};
+    use super::super::{call::parse_call, ToolFormat};
+    use super::REG;
+    use crate::gguf::Gguf;
+    use crate::tokenizer::Tokenizer;
+    use alloc::vec::Vec;
+
+    static VOCAB: &[u8] = include_bytes!("../../data/ggml-vocab-gpt-2.gguf");
+
+    fn report(raw: &str) -> CallReport {
+        CallReport {
+            raw: raw.into(),
+            invocation: parse_call(&REG, raw).ok(),
+            decision: Decision::Ran,
+            status: Ok(()),
+        }
+    }
+
+    /// A call that repeats one of the message (the same command line,
+    /// however the JSON was written) is skipped, as is any call past the
+    /// limit; a different call is not.
+    #[test]
+    fn repeats_and_calls_past_the_limit_are_skipped() {
+        let g = Gguf::parse(VOCAB).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let agent = Agent::new(&REG, &tok, ToolFormat::Hermes);
+        let cat = r#"{"name": "write", "arguments": {"path": "/notes.txt", "text": "a"}}"#;
+        let cat_again = r#"{"name":"write","arguments":{"text":"a","path":"/notes.txt"}}"#;
+        let ls = r#"{"name": "date", "arguments": {}}"#;
+        let done = [report(cat)];
+        let why = agent.skip_reason(cat_again, &done).expect("a repeat");
+        assert!(why.contains("/write /notes.txt a"), "{why}");
+        assert_eq!(agent.skip_reason(ls, &done), None);
+        assert_eq!(agent.skip_reason(cat, &[]), None);
+        let full: Vec<CallReport> = (0..MAX_CALLS).map(|_| report(ls)).collect();
+        let why = agent.skip_reason(cat, &full).expect("past the limit");
+        assert!(why.contains("at most"), "{why}");
     }
 }

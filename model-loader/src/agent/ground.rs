@@ -1,0 +1,256 @@
+//! Whether a model's call is grounded in what the person said.
+//!
+//! The system prompt tells the model never to invent a path and to ask
+//! back when the person does not say which file, job or time they mean;
+//! a small model does not follow it ("Open the file." → `/cat
+//! path/to/file`, "Remind me later." → `/remind 500ms …`, "Stop it." →
+//! `/kill 1`). So the agent checks: a call whose path, duration or (for a
+//! destructive command) id appears nowhere in the conversation's user
+//! turns (the person's messages and the commands' results) is not run,
+//! and the person is asked back instead ([`Ungrounded::question`]).
+//!
+//! What counts as appearing:
+//! - a path: the path itself, its last component, or that component
+//!   without its extension as a whole word, unless that word is a generic
+//!   placeholder (`file`, `path`, `example`, …: then only the whole path
+//!   with its extension counts, `file.txt`); `/` and `.` always;
+//! - a duration: any number (digits or a number word) or time unit word;
+//! - an id or word of a destructive command: the value as a whole word.
+//!
+//! Texts (what to write, what to remind) and command lines (checked by
+//! the grammar) are not checked.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use klib::registry::{Invocation, Kind, Tier, Value};
+
+/// Words a model uses as placeholders, which ground nothing by
+/// themselves (a file named `file.txt` must be named in full).
+const PLACEHOLDERS: &[&str] = &[
+    "file",
+    "files",
+    "filename",
+    "myfile",
+    "folder",
+    "folders",
+    "dir",
+    "directory",
+    "path",
+    "name",
+    "source",
+    "src",
+    "destination",
+    "dest",
+    "target",
+    "example",
+    "document",
+    "something",
+    "foo",
+    "bar",
+    "new",
+    "old_name",
+    "new_name",
+];
+
+/// Words that give a length of time.
+const TIME_WORDS: &[&str] = &[
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "sixty", "ninety", "hundred",
+    "half", "quarter", "couple", "ms", "sec", "secs", "second", "seconds", "min", "mins", "minute",
+    "minutes", "hour", "hours", "hr", "hrs", "day", "days",
+];
+
+/// An argument the person never mentioned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ungrounded {
+    pub arg: &'static str,
+    pub value: String,
+    pub kind: Kind,
+}
+
+impl Ungrounded {
+    /// What to ask the person.
+    pub fn question(&self) -> String {
+        match self.kind {
+            Kind::Path => "Which file or folder do you mean? Please give its name.".to_string(),
+            Kind::Duration { .. } => "When? Please give a time, like 10 minutes.".to_string(),
+            _ => format!("Which {} do you mean?", self.arg.replace('_', " ")),
+        }
+    }
+
+    /// Why the call was not run (for the console and the audit log).
+    pub fn reason(&self) -> String {
+        format!(
+            "not run: {} {:?} is not in what you said",
+            self.arg.replace('_', " "),
+            self.value
+        )
+    }
+}
+
+/// The words of `text`, lower case: letters, digits, `.`, `_`, `-` and
+/// `/` kept together.
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
+        .map(|w| w.trim_matches(|c: char| c == '.' || c == '-').to_string())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn has_word(words: &[String], w: &str) -> bool {
+    words.iter().any(|x| x == w)
+}
+
+/// Whether `path` is mentioned in `context` (lower case) / its `words`.
+fn path_grounded(path: &str, context: &str, words: &[String]) -> bool {
+    let p = path.trim().to_lowercase();
+    let p = p.trim_start_matches("./").trim_start_matches('/');
+    let p = p.trim_end_matches('/');
+    if p.is_empty() || p == "." {
+        return true;
+    }
+    let last = p.rsplit('/').next().unwrap_or(p);
+    let stem = last.split('.').next().unwrap_or(last);
+    let generic = PLACEHOLDERS.contains(&stem);
+    // "the files" names no file; "file.txt" does.
+    if generic && last == stem {
+        return false;
+    }
+    let mentioned = |s: &str| {
+        if s.len() >= 3 {
+            context.contains(s)
+        } else {
+            has_word(words, s)
+        }
+    };
+    if mentioned(p) {
+        return true;
+    }
+    !generic && (mentioned(last) || has_word(words, stem))
+}
+
+/// Whether `context` (lower case) gives a number or a unit of time.
+fn duration_grounded(context: &str) -> bool {
+    context.chars().any(|c| c.is_ascii_digit())
+        || context
+            .split(|c: char| !c.is_alphabetic())
+            .any(|w| TIME_WORDS.contains(&w))
+}
+
+/// The first argument of `inv` that `context` (the user turns of the
+/// conversation, the current message included) does not ground.
+pub fn ungrounded(inv: &Invocation, context: &str) -> Option<Ungrounded> {
+    let lower = context.to_lowercase();
+    let ws = words(context);
+    for (arg, value) in inv.spec.args.iter().zip(&inv.values) {
+        let Some(value) = value else { continue };
+        let grounded = match (&arg.kind, value) {
+            (Kind::Path, Value::Str(p)) => path_grounded(p, &lower, &ws),
+            (Kind::Duration { .. }, _) => duration_grounded(&lower),
+            (Kind::Word | Kind::Int { .. }, v) if inv.spec.tier == Tier::Destructive => {
+                let v = v.to_text().to_lowercase();
+                has_word(&ws, &v) || has_word(&ws, v.trim_start_matches('t'))
+            }
+            _ => true,
+        };
+        if !grounded {
+            return Some(Ungrounded {
+                arg: arg.name,
+                value: value.to_text(),
+                kind: arg.kind,
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::call::parse_call;
+    use klib::registry::REGISTRY;
+
+    /// The argument `context` does not ground in the call `json`.
+    fn check(context: &str, json: &str) -> Option<&'static str> {
+        let inv = parse_call(&REGISTRY, json).unwrap_or_else(|e| panic!("{json}: {e:?}"));
+        ungrounded(&inv, context).map(|u| u.arg)
+    }
+
+    #[test]
+    fn invented_paths_are_caught() {
+        let cat = |p: &str| format!(r#"{{"name": "cat", "arguments": {{"path": "{p}"}}}}"#);
+        assert_eq!(check("Open the file.", &cat("path/to/file")), Some("path"));
+        assert_eq!(check("Open the file.", &cat("file.txt")), Some("path"));
+        assert_eq!(check("Delete it.", &cat("/notes.txt")), Some("path"));
+        assert_eq!(check("open file.txt", &cat("file.txt")), None);
+        assert_eq!(
+            check("Show me what's in notes.txt", &cat("notes.txt")),
+            None
+        );
+        assert_eq!(
+            check("Show me what's in Notes.TXT", &cat("/notes.txt")),
+            None
+        );
+        assert_eq!(check("What does my todo list say?", &cat("todo.txt")), None);
+        assert_eq!(
+            check("Read the file /drafts/ideas.txt", &cat("drafts/ideas.txt")),
+            None
+        );
+        let ls = |p: &str| format!(r#"{{"name": "ls", "arguments": {{"path": "{p}"}}}}"#);
+        assert_eq!(check("What's in the drafts folder?", &ls("/drafts")), None);
+        assert_eq!(check("List the files", &ls("/")), None);
+        assert_eq!(check("List the files", &ls("files")), Some("path"));
+        let mv = r#"{"name": "mv", "arguments": {"from": "path/to/source", "to": "path/to/destination"}}"#;
+        assert_eq!(check("Move that file over there.", mv), Some("from"));
+        // A command's result grounds what it lists (a two-step request).
+        let rm = r#"{"name": "rm", "arguments": {"path": "/drafts/old.txt"}}"#;
+        assert_eq!(check("Delete it.", rm), Some("path"));
+        assert_eq!(
+            check("List the drafts folder and remove anything old\n<tool_response>\nold.txt 12\n</tool_response>", rm),
+            None
+        );
+    }
+
+    #[test]
+    fn invented_times_and_ids_are_caught() {
+        let remind = |d: &str| {
+            format!(r#"{{"name": "remind", "arguments": {{"delay": "{d}", "text": "x"}}}}"#)
+        };
+        assert_eq!(check("Remind me later.", &remind("500ms")), Some("delay"));
+        assert_eq!(check("Set a timer.", &remind("5m")), Some("delay"));
+        assert_eq!(
+            check("Ping me in ten minutes to check the oven", &remind("10m")),
+            None
+        );
+        assert_eq!(check("remind me in 30 seconds", &remind("30s")), None);
+        assert_eq!(
+            check("In an hour remind me to call mom", &remind("1h")),
+            None
+        );
+        let every = r#"{"name": "every", "arguments": {"period": "1h", "command": "/date"}}"#;
+        assert_eq!(check("Print the date every hour", every), None);
+        let kill = |id: &str| format!(r#"{{"name": "kill", "arguments": {{"id": "{id}"}}}}"#);
+        assert_eq!(check("Stop it.", &kill("1")), Some("id"));
+        assert_eq!(check("Stop job 3", &kill("3")), None);
+        assert_eq!(check("kill t4 please", &kill("t4")), None);
+        assert_eq!(check("Stop job 4", &kill("t4")), None);
+        // Texts are not checked.
+        let write =
+            r#"{"name": "write", "arguments": {"path": "ideas.txt", "text": "a solar kettle"}}"#;
+        assert_eq!(check("Start ideas.txt with my idea", write), None);
+    }
+
+    #[test]
+    fn the_question_and_reason_name_the_argument() {
+        let u = Ungrounded {
+            arg: "path",
+            value: "path/to/file".into(),
+            kind: Kind::Path,
+        };
+        assert!(u.question().contains("Which file"));
+        assert!(u.reason().contains("path/to/file"));
+    }
+}
