@@ -14,6 +14,18 @@ use half::f16;
 use crate::model::ModelError;
 
 const MAGIC: &[u8; 4] = b"KVC1";
+
+/// `n` copies of `x`, or [`ModelError::OutOfMemory`] (never an abort):
+/// for buffers whose size depends on a request.
+pub fn try_filled<T: Clone>(n: usize, x: T) -> Result<Vec<T>, ModelError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| ModelError::OutOfMemory {
+            bytes: n.saturating_mul(core::mem::size_of::<T>()),
+        })?;
+    v.resize(n, x);
+    Ok(v)
+}
 const HEADER_LEN: usize = 4 + 4 * 5;
 
 /// The per-layer key and value history of one sequence.
@@ -41,6 +53,59 @@ impl KvCache {
             keys: vec![f16::ZERO; n],
             values: vec![f16::ZERO; n],
         }
+    }
+
+    /// [`KvCache::new`], or [`ModelError::OutOfMemory`] when the memory
+    /// cannot be allocated.
+    pub fn try_new(
+        n_layer: usize,
+        n_kv_head: usize,
+        head_dim: usize,
+        n_ctx: usize,
+    ) -> Result<Self, ModelError> {
+        let n = n_layer * n_kv_head * n_ctx * head_dim;
+        Ok(KvCache {
+            n_layer,
+            n_kv_head,
+            head_dim,
+            n_ctx,
+            n_tokens: 0,
+            keys: try_filled(n, f16::ZERO)?,
+            values: try_filled(n, f16::ZERO)?,
+        })
+    }
+
+    /// Bytes this cache holds (keys and values for every position).
+    pub fn bytes(&self) -> usize {
+        Self::bytes_needed(self.n_layer, self.n_kv_head, self.head_dim, self.n_ctx)
+    }
+
+    /// Replaces the contents with the first `n` positions of `src` (a
+    /// cache of the same model, of any capacity): the cache then holds
+    /// exactly those positions.
+    pub fn copy_prefix_from(&mut self, src: &KvCache, n: usize) -> Result<(), ModelError> {
+        if (src.n_layer, src.n_kv_head, src.head_dim)
+            != (self.n_layer, self.n_kv_head, self.head_dim)
+        {
+            return Err(ModelError::BadKvCache(
+                "copied from a model of another shape",
+            ));
+        }
+        if n > src.n_tokens || n > self.n_ctx {
+            return Err(ModelError::BadKvCache(
+                "more positions than the source holds or this cache fits",
+            ));
+        }
+        let len = n * self.head_dim;
+        for l in 0..self.n_layer {
+            for h in 0..self.n_kv_head {
+                let (to, from) = (self.base(l, h), src.base(l, h));
+                self.keys[to..to + len].copy_from_slice(&src.keys[from..from + len]);
+                self.values[to..to + len].copy_from_slice(&src.values[from..from + len]);
+            }
+        }
+        self.n_tokens = n;
+        Ok(())
     }
 
     /// Bytes a cache of these dimensions takes.
@@ -169,6 +234,53 @@ impl KvCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_prefix_and_fallible_allocation() {
+        let mut kv = KvCache::new(2, 3, 4, 8);
+        for pos in 0..6 {
+            for l in 0..2 {
+                let k: Vec<f32> = (0..12).map(|i| (100 * l + 10 * pos + i) as f32).collect();
+                let v: Vec<f32> = k.iter().map(|x| -x).collect();
+                kv.store(l, pos, &k, &v);
+            }
+        }
+        kv.set_n_tokens(6);
+        let mut small = KvCache::try_new(2, 3, 4, 5).unwrap();
+        assert_eq!(small.bytes(), KvCache::bytes_needed(2, 3, 4, 5));
+        small.copy_prefix_from(&kv, 4).unwrap();
+        assert_eq!(small.n_tokens(), 4);
+        for l in 0..2 {
+            for h in 0..3 {
+                assert_eq!(small.keys(l, h, 4), kv.keys(l, h, 4));
+                assert_eq!(small.values(l, h, 4), kv.values(l, h, 4));
+            }
+        }
+        assert!(small.copy_prefix_from(&kv, 6).is_err(), "does not fit");
+        assert!(
+            small
+                .copy_prefix_from(&KvCache::new(2, 3, 4, 8), 1)
+                .is_err(),
+            "not filled"
+        );
+        assert!(
+            small
+                .copy_prefix_from(&KvCache::new(2, 2, 4, 8), 0)
+                .is_err(),
+            "other shape"
+        );
+        // An allocation that cannot succeed is an error, not an abort.
+        assert_eq!(
+            try_filled(usize::MAX / 4, 0u32).unwrap_err(),
+            ModelError::OutOfMemory {
+                bytes: usize::MAX / 4 * 4
+            }
+        );
+        assert!(matches!(
+            KvCache::try_new(1, 1, 1, usize::MAX / 4),
+            Err(ModelError::OutOfMemory { .. })
+        ));
+    }
 
     #[test]
     fn store_read_truncate_and_round_trip() {

@@ -52,6 +52,10 @@ pub enum ModelError {
     BadKvCache(&'static str),
     /// The progress callback asked to stop.
     Cancelled,
+    /// An allocation of `bytes` (a KV cache, a session's buffers) failed.
+    OutOfMemory {
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for ModelError {
@@ -88,6 +92,9 @@ impl fmt::Display for ModelError {
             ModelError::Invalid(what) => write!(f, "{what}"),
             ModelError::BadKvCache(what) => write!(f, "saved KV cache rejected: {what}"),
             ModelError::Cancelled => write!(f, "cancelled"),
+            ModelError::OutOfMemory { bytes } => {
+                write!(f, "out of memory: {bytes} bytes could not be allocated")
+            }
         }
     }
 }

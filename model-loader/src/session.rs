@@ -11,12 +11,11 @@
 //! depend only on the matrix ([`chunk_rows`]), never on the team, so the
 //! logits are bit-identical for any number of workers.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use half::f16;
 
-use crate::kv::KvCache;
+use crate::kv::{try_filled, KvCache};
 use crate::model::{Model, ModelError, RopeStyle};
 use crate::parallel::{for_each_chunk_of, ChunkQueue, Team, SERIAL};
 use crate::quant::{check_gemm, ActBuffer, Backend, QMatrix};
@@ -56,6 +55,8 @@ pub struct Session<'m, 'a> {
     s: Scratch,
     /// Team runs (fork-joins) so far, see [`Session::fork_joins`].
     fork_joins: u64,
+    /// Asked before every layer whether to stop ([`Session::set_stop`]).
+    stop: Option<fn() -> bool>,
 }
 
 impl<'m, 'a> Session<'m, 'a> {
@@ -78,29 +79,34 @@ impl<'m, 'a> Session<'m, 'a> {
         let widest = e.max(q).max(ff);
         // A batch's fused products (Q, K and V; gate and up) share `chunked`.
         let fused = (q + 2 * kv).max(2 * ff).max(widest);
+        // Every buffer is allocated fallibly: a session is created for a
+        // request (a background answer, `/complete`), and a machine without
+        // the memory for it says so instead of stopping.
+        let z = |n: usize| try_filled(n, 0.0f32);
         Ok(Session {
             model,
             backend: *backend,
             team: &SERIAL,
-            kv: KvCache::new(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx),
+            kv: KvCache::try_new(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx)?,
             max_batch,
             fork_joins: 0,
+            stop: None,
             s: Scratch {
-                x: vec![0.0; b * e],
-                xn: vec![0.0; b * e],
-                q: vec![0.0; b * q],
-                k: vec![0.0; b * kv],
-                v: vec![0.0; b * kv],
-                attn: vec![0.0; b * q],
-                tmp: vec![0.0; b * e],
-                gate: vec![0.0; b * ff],
-                up: vec![0.0; b * ff],
-                cos_sin: vec![0.0; b * hp.rope_dim],
-                q16: vec![f16::ZERO; hp.head_dim],
-                scores: vec![0.0; n_ctx],
-                acts: ActBuffer::new(widest, b),
-                chunked: vec![0.0; if b > 1 { b * fused } else { 0 }],
-                logits: vec![0.0; hp.n_vocab],
+                x: z(b * e)?,
+                xn: z(b * e)?,
+                q: z(b * q)?,
+                k: z(b * kv)?,
+                v: z(b * kv)?,
+                attn: z(b * q)?,
+                tmp: z(b * e)?,
+                gate: z(b * ff)?,
+                up: z(b * ff)?,
+                cos_sin: z(b * hp.rope_dim)?,
+                q16: try_filled(hp.head_dim, f16::ZERO)?,
+                scores: z(n_ctx)?,
+                acts: ActBuffer::try_new(widest, b)?,
+                chunked: z(if b > 1 { b * fused } else { 0 })?,
+                logits: z(hp.n_vocab)?,
             },
         })
     }
@@ -119,6 +125,14 @@ impl<'m, 'a> Session<'m, 'a> {
         self.team = team;
     }
 
+    /// Makes every forward pass ask `stop` before each layer: once it says
+    /// true, the pass ends with [`ModelError::Cancelled`] and the cache is
+    /// as before the pass (for a task that must stop within a fraction of
+    /// a token, e.g. a killed background request).
+    pub fn set_stop(&mut self, stop: fn() -> bool) {
+        self.stop = Some(stop);
+    }
+
     /// The team the matrix products run on.
     pub fn team(&self) -> &'static dyn Team {
         self.team
@@ -135,6 +149,11 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Tokens in the context so far.
     pub fn n_tokens(&self) -> usize {
         self.kv.n_tokens()
+    }
+
+    /// The largest batch a forward pass takes.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
     }
 
     /// The context capacity.
@@ -330,7 +349,11 @@ impl<'m, 'a> Session<'m, 'a> {
             );
         }
 
+        let stop = self.stop;
         for (li, layer) in m.layers.iter().enumerate() {
+            if stop.is_some_and(|f| f()) {
+                return Err(ModelError::Cancelled);
+            }
             // Attention.
             for t in 0..n {
                 (be.rmsnorm)(
@@ -504,6 +527,7 @@ mod tests {
     use crate::quant::SCALAR;
     use crate::tiny::{copy_metadata, write_with, TinyConfig};
     use alloc::string::ToString;
+    use alloc::vec;
 
     fn vocab() -> Vec<u8> {
         let toks: Vec<alloc::string::String> = (0..300).map(|i| alloc::format!("t{i}")).collect();

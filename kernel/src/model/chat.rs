@@ -136,12 +136,15 @@ pub fn clear_interrupts() {
     while console::interrupted() {}
 }
 
-/// A console line that is not a command: one user turn.
-pub fn user_line(text: &str) {
+/// A console line that is not a command: one user turn. `entered`: when
+/// the line was entered, so that the first-token latency includes any
+/// wait for the model's turn (a background request's step).
+pub fn user_line(text: &str, entered: Duration) {
     let r = super::with(|m| {
         clear_interrupts();
         let mut io = ConsoleIo::new();
-        let started = time::uptime();
+        io.started = entered;
+        let started = entered;
         let mut os = crate::agent::KernelOs { started };
         match m.agent.handle(&mut m.conv, text, &mut io, &mut os) {
             Ok(outcome) => {

@@ -15,6 +15,7 @@ pub static HANDLERS: Handlers = &[
     ("after", cmd_after),
     ("every", cmd_every),
     ("remind", cmd_remind),
+    ("bg", cmd_bg),
     ("team", cmd_team),
     ("test-team", cmd_test_team),
     ("test-spin", cmd_test_spin),
@@ -59,6 +60,7 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
             Role::Console => String::from("shell and conversation"),
             Role::Idle => String::from("idle task (halted)"),
             Role::Service if r.name == "jobs" => String::from("job timer"),
+            _ if r.name == "bg" => String::from("background request (/bg)"),
             _ => r.name.clone(),
         };
         ps_row(
@@ -71,7 +73,10 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
                 "-",
                 "-",
                 &alloc::format!("{:.2} s", r.cpu_ms as f64 / 1000.0),
-                &alloc::format!("{}K", r.stack_bytes / 1024),
+                &alloc::format!(
+                    "{}K",
+                    (r.stack_bytes + super::bg::kv_bytes_of(r.id).unwrap_or(0)) / 1024
+                ),
             ],
         );
     }
@@ -250,6 +255,23 @@ fn cmd_remind(inv: &Invocation, out: &mut Output) -> Result<(), String> {
     add_job(klib::jobs::Kind::Remind, inv, "text", out)
 }
 
+fn cmd_bg(inv: &Invocation, out: &mut Output) -> Result<(), String> {
+    let n = inv
+        .int("tokens")
+        .unwrap_or(klib::registry::commands::BG_TOKENS) as usize;
+    let s = super::bg::start(inv.str("text").unwrap_or(""), n)?;
+    outln!(
+        out,
+        "bg t{}: answering in the background ({} message tokens, at most {} answer tokens, KV cache {}); the conversation goes first. /ps shows it, /kill t{} stops it",
+        s.task,
+        s.prompt_tokens,
+        s.max_tokens,
+        klib::units::Bytes(s.kv_bytes),
+        s.task
+    );
+    Ok(())
+}
+
 fn cmd_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
     let running = crate::arch::smp::started().running;
     if let Some(n) = inv.int("cpus") {
@@ -259,7 +281,15 @@ fn cmd_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
                 if running == 1 { " is" } else { "s are" }
             ));
         }
-        team::set_size(n as usize);
+        // Not while a model step (a background request's, a job's) runs
+        // on the team: take the model's turn.
+        let who = if sched::on_console() {
+            crate::shell::Turn::Console
+        } else {
+            crate::shell::Turn::Job
+        };
+        crate::shell::model_turn(who, || team::set_size(n as usize))
+            .ok_or_else(|| String::from("killed while waiting for the model"))?;
     }
     if let Some(us) = inv.int("spin_us") {
         team::set_spin_us(us);

@@ -2,6 +2,7 @@
 //! split over (one pinned worker per CPU), and jobs (commands run later or
 //! repeatedly at the prompt, reminders).
 
+pub mod bg;
 pub mod commands;
 pub mod jobs;
 pub mod sched;

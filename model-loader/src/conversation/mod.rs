@@ -45,6 +45,7 @@
 pub mod args;
 mod complete;
 mod report;
+pub mod request;
 pub mod stats;
 pub mod turns;
 
@@ -68,6 +69,7 @@ use crate::session::Session;
 use crate::tokenizer::{Detokenizer, Tokenizer};
 
 pub use complete::{complete, Completion, COMPLETE_BATCH};
+pub use request::Request;
 pub use stats::{ReplyStats, Stop, Totals};
 pub use turns::TemplateError;
 

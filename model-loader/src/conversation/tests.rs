@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use super::*;
 use crate::chat::Message;
 use crate::gguf::Gguf;
+use crate::kv::KvCache;
 use crate::pack::Prefix;
 use crate::quant::SCALAR;
 use crate::tiny::{self, TinyConfig};
@@ -504,6 +505,131 @@ fn complete_is_plain_greedy_and_leaves_the_conversation_alone() {
     let r = c.complete("The quick brown fox", 20, &mut io).unwrap();
     assert_eq!(r.stats.stop, Stop::Interrupted);
     assert_eq!(r.ids.len(), 4);
+}
+
+/// Steps `r` to its end; returns the number of steps.
+fn run_request(r: &mut Request<'_, '_>) -> (Stop, usize) {
+    for n in 1..10_000 {
+        if let Some(stop) = r.step().unwrap() {
+            return (stop, n);
+        }
+    }
+    panic!("the request did not end");
+}
+
+#[test]
+fn request_is_a_fresh_greedy_turn_and_leaves_the_conversation_alone() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(512, 12), None);
+    let mut io = TestIo::default();
+    c.set_temperature(1.5);
+    c.reply("Hello", &mut io).unwrap();
+    let (tokens, turns) = (c.tokens().to_vec(), c.turns().len());
+
+    let mut r = Request::new(&c, "What is a kernel?", 12, 16).unwrap();
+    assert_eq!(r.max_tokens(), 12);
+    // Sized for prefix, message and answer, not for the conversation.
+    let base = c.system_prefix().1.len();
+    let n_ctx = base + r.prompt_tokens() + 12;
+    let hp = &t.model.hparams;
+    assert_eq!(
+        r.kv_bytes(),
+        KvCache::bytes_needed(hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx)
+    );
+    let (stop, steps) = run_request(&mut r);
+    // One step per prefill batch (16 tokens) and per answer token.
+    assert_eq!(
+        steps,
+        r.prompt_tokens().div_ceil(16) + r.tokens().len() + usize::from(stop != Stop::Limit)
+    );
+    assert_eq!(
+        r.step().unwrap(),
+        Some(stop),
+        "an ended request stays ended"
+    );
+    assert_eq!(r.answer(), t.tok.decode(r.tokens(), false).unwrap());
+    assert!(!r.tokens().is_empty());
+
+    // The same as the first greedy turn of a fresh conversation.
+    let mut fresh = conv(t, opts(512, 12), None);
+    fresh.set_sampler(crate::sampler::SamplerConfig::default());
+    fresh.reply("What is a kernel?", &mut io).unwrap();
+    let turn = &fresh.turns()[0];
+    assert_eq!(r.tokens(), &turn.reply_tokens[..]);
+    assert_eq!(r.answer(), turn.reply);
+    assert_eq!(stop, turn.stop);
+
+    // One token per step: the same answer (scalar backend).
+    let mut small = Request::new(&c, "What is a kernel?", 12, 1).unwrap();
+    let (stop1, steps1) = run_request(&mut small);
+    assert_eq!((small.tokens(), stop1), (r.tokens(), stop));
+    assert_eq!(
+        steps1,
+        steps - r.prompt_tokens().div_ceil(16) + r.prompt_tokens()
+    );
+
+    // The conversation did not change and goes on.
+    assert_eq!((c.tokens(), c.turns().len()), (&tokens[..], turns));
+    c.reply("And now?", &mut io).unwrap();
+    assert_cache_matches_tokens(&mut c);
+
+    // A message that does not fit with its answer.
+    let long = "x ".repeat(600);
+    assert!(matches!(
+        Request::new(&c, &long, 12, 16),
+        Err(ConvError::TooLong { .. })
+    ));
+    // The cap: an answer of one token.
+    let mut one = Request::new(&c, "What is a kernel?", 1, 1).unwrap();
+    let (stop, _) = run_request(&mut one);
+    assert!(one.tokens().len() <= 1);
+    if one.tokens().len() == 1 {
+        assert_eq!(stop, Stop::Limit);
+    }
+}
+
+static STOP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn stop_asked() -> bool {
+    STOP.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn stopped_request_fails_within_a_step_and_changes_nothing() {
+    let t = tiny_model();
+    let c = conv(t, opts(512, 12), None);
+    let mut r = Request::new(&c, "What is a kernel?", 12, 4).unwrap();
+    r.set_stop(stop_asked);
+    r.step().unwrap();
+    for stopped_at in [0, 6] {
+        // A prefill step, then an answer token's step.
+        while r.tokens().len() < stopped_at {
+            assert_eq!(r.step().unwrap(), None, "ended too early for this test");
+        }
+        let before = (r.context_used(), r.tokens().len());
+        STOP.store(true, core::sync::atomic::Ordering::Relaxed);
+        let e = r.step();
+        STOP.store(false, core::sync::atomic::Ordering::Relaxed);
+        assert_eq!(e, Err(ConvError::Model(ModelError::Cancelled)));
+        assert_eq!((r.context_used(), r.tokens().len()), before, "as before");
+    }
+    // Not stopped any more: it goes on to the same answer as without.
+    let (stop, _) = run_request(&mut r);
+    let mut plain = Request::new(&c, "What is a kernel?", 12, 4).unwrap();
+    let (stop2, _) = run_request(&mut plain);
+    assert_eq!((r.tokens(), stop), (plain.tokens(), stop2));
+}
+
+#[test]
+fn session_without_memory_is_an_error() {
+    let t = tiny_model();
+    let hp = &t.model.hparams;
+    let per_pos = hp.n_layer * hp.n_head_kv * hp.head_dim;
+    let huge = (usize::MAX / 4) / per_pos;
+    assert!(matches!(
+        Session::new(&t.model, &SCALAR, huge, 4),
+        Err(ModelError::OutOfMemory { .. })
+    ));
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub use agent::AGENT;
 pub use files::FILES;
 pub use model::MODEL;
 pub use system::SYSTEM;
-pub use tasks::TASKS;
+pub use tasks::{BG_TOKENS, MAX_BG_TOKENS, TASKS};
 
 /// Every slice, in the order `/help` and the model's tool list show them.
 pub static ALL: &[&[Spec]] = &[SYSTEM, MODEL, FILES, TASKS, AGENT];

@@ -16,6 +16,10 @@ const DELAY: Arg = Arg::req(
     "how long to wait: 500ms, 5s, 2m, 1h",
 );
 
+/// The answer cap of `/bg` when none is given, and the largest one.
+pub const BG_TOKENS: u64 = 256;
+pub const MAX_BG_TOKENS: u64 = 1024;
+
 pub static TASKS: &[Spec] = &[
     Spec {
         name: "ps",
@@ -29,9 +33,9 @@ pub static TASKS: &[Spec] = &[
         args: &[Arg::req(
             "id",
             Kind::Word,
-            "the job's number as /ps shows it",
+            "a job's number (3) or a task's id (t3), as /ps shows them",
         )],
-        help: "stop a job (it does not run again)",
+        help: "stop a job (it does not run again) or a task",
         tier: Tier::Destructive,
         audience: Audience::Everyone,
     },
@@ -76,6 +80,24 @@ pub static TASKS: &[Spec] = &[
         help: "print a reminder above the prompt after a while",
         tier: Tier::Write,
         audience: Audience::Everyone,
+    },
+    Spec {
+        name: "bg",
+        args: &[
+            Arg::option(
+                "tokens",
+                "-n",
+                Kind::Int {
+                    min: 1,
+                    max: MAX_BG_TOKENS,
+                },
+                "the answer's cap in tokens (256 by default)",
+            ),
+            Arg::req("text", Kind::Text, "the message to answer"),
+        ],
+        help: "answer a message in the background (a task with its own KV cache; the conversation goes first): the answer is printed above the prompt and written to /bg/N.txt; /kill tN stops it",
+        tier: Tier::Write,
+        audience: Audience::Person,
     },
     Spec {
         name: "team",
