@@ -90,7 +90,11 @@ fn out_of_memory(info: &core::panic::PanicInfo) -> bool {
         return false;
     };
     if begin(format_args!("OUT OF MEMORY")) {
-        let _ = writeln!(FatalWriter, "    an allocation of {} failed", Bytes(size as u64));
+        let _ = writeln!(
+            FatalWriter,
+            "    an allocation of {} failed",
+            Bytes(size as u64)
+        );
         if let Some((h, free)) = figures {
             let _ = writeln!(
                 FatalWriter,

@@ -2,26 +2,15 @@
 
 mod common;
 
-use common::config;
-use qemu_tests::{Firmware, Machine, PROMPT};
+use common::{config, ps};
+use qemu_tests::{Firmware, Machine};
 use std::thread;
 use std::time::Duration;
 
 /// Generous: the machine is shared and QEMU runs under TCG.
 const JOB_TIMEOUT: Duration = Duration::from_secs(40);
-/// The line /ps ends with.
-const PS_END: &str = "tasks on CPU 0 (each job run is one)";
 
 const LEFT: &str = "\x1b[D";
-
-/// Types `/ps` and returns its output (jobs may print before it), up to
-/// the prompt after it (jobs print only once that prompt is shown).
-fn ps(m: &mut Machine) -> String {
-    m.send(b"/ps\r");
-    let out = m.wait_for(PS_END, JOB_TIMEOUT);
-    m.wait_for(PROMPT, JOB_TIMEOUT);
-    out
-}
 
 #[test]
 #[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
@@ -39,6 +28,7 @@ fn jobs_run_at_the_prompt_and_stop_when_killed() {
         ("/after soon /date", "must be a duration like"),
         ("/every 500ms /date", "must be from 1s to"),
         ("/remind 5s", "missing <text>"),
+        ("/bg hello", "no model"),
     ] {
         let out = m.command(line);
         assert!(

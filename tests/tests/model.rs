@@ -106,7 +106,10 @@ fn tiny_model_on_disk_matches_host() {
     // The read benchmark (its buffer is an `mm::frame::Buffer`): both
     // disks read whole.
     let bench = m.command("/disks bench");
-    assert!(line_with(&bench, "vda: read 2.0 MiB in").contains("MB/s"), "{bench}");
+    assert!(
+        line_with(&bench, "vda: read 2.0 MiB in").contains("MB/s"),
+        "{bench}"
+    );
     assert!(line_with(&bench, "vdb: read").contains("MB/s"), "{bench}");
     let written = m.command("/test-disk");
     assert!(

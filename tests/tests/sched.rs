@@ -4,28 +4,18 @@
 
 mod common;
 
-use common::{config, line_with, NEEDS_IMAGES};
+use common::{config, line_with, ps, NEEDS_IMAGES};
 use qemu_tests::{Firmware, Machine, PROMPT};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Generous: the machine is shared and QEMU runs under TCG.
 const TIMEOUT: Duration = Duration::from_secs(40);
-/// The line /ps ends with.
-const PS_END: &str = "tasks on CPU 0 (each job run is one)";
 /// How long the console may take to answer /uptime with the spinners
 /// running (it answers in a few ms when idle; the host is loaded).
 const PROMPT_ANSWER: Duration = Duration::from_secs(3);
 /// What a spinner prints when a sum is wrong.
 const SIMD_ERROR: &str = "SIMD result wrong";
-
-/// Types `/ps` and returns its output up to the prompt after it.
-fn ps(m: &mut Machine) -> String {
-    m.send(b"/ps\r");
-    let out = m.wait_for(PS_END, TIMEOUT);
-    m.wait_for(PROMPT, TIMEOUT);
-    out
-}
 
 /// The CPU time (seconds) of task `id` in `/ps` output, if listed.
 fn cpu_secs(ps: &str, id: &str) -> Option<f64> {

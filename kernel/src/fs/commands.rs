@@ -54,8 +54,7 @@ fn cmd_ls(inv: &Invocation, out: &mut Output) -> Result {
 }
 
 fn cmd_cat(inv: &Invocation, out: &mut Output) -> Result {
-    let cat =
-        super::with(|m| m.session.cat(&mut m.fs, arg(inv, "path")))?.map_err(message)?;
+    let cat = super::with(|m| m.session.cat(&mut m.fs, arg(inv, "path")))?.map_err(message)?;
     out!(out, "{}", cat.text);
     if !cat.text.is_empty() && !cat.text.ends_with('\n') {
         outln!(out);

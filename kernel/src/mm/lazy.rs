@@ -16,7 +16,7 @@ use super::paging::{self, phys_to_virt, Access, MapError};
 use super::{frame, vspace, HUGE_PAGE_SIZE, PAGE_SIZE};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::VirtAddr;
@@ -163,9 +163,66 @@ pub fn on_page_fault(addr: u64, code: PageFaultErrorCode) -> bool {
     if code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
         return false;
     }
+    // Every lock on the way is only tried, never waited for: the faulting
+    // code may hold one, and a deadlock in the fault handler would be
+    // silent. Another CPU may hold one too (its own fault, a disk read,
+    // a mapping): then the attempt is repeated for up to `BUSY_WAIT`,
+    // after which the fault is reported as before.
+    let deadline = crate::time::uptime() + BUSY_WAIT;
+    loop {
+        match try_serve(addr, code) {
+            Attempt::Served => return true,
+            Attempt::NotOurs => return false,
+            Attempt::Failed(e) if !is_busy(e) || crate::time::uptime() > deadline => {
+                log::error!("lazy region: fault at {addr:#x}: {e}");
+                return false;
+            }
+            Attempt::Failed(_) => core::hint::spin_loop(),
+        }
+    }
+}
+
+/// How long a fault waits for a disk, page-table or region lock held by
+/// another CPU (a 2 MiB chunk plus read-ahead takes well under this).
+const BUSY_WAIT: core::time::Duration = core::time::Duration::from_secs(10);
+
+/// One fault is served at a time on the whole machine, so that two CPUs
+/// faulting in the same chunk do not both fill it.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+enum Attempt {
+    Served,
+    NotOurs,
+    Failed(&'static str),
+}
+
+const BUSY: &str = "another fault is being served";
+const FRAMES_BUSY: &str = "the frame allocator is busy";
+
+/// Whether `e` says a lock was held (worth trying again).
+fn is_busy(e: &str) -> bool {
+    e == BUSY
+        || e == FRAMES_BUSY
+        || e == "the disk is busy"
+        || e == "page tables locked by the faulting code"
+}
+
+fn try_serve(addr: u64, code: PageFaultErrorCode) -> Attempt {
+    if SERVING
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return Attempt::Failed(BUSY);
+    }
+    let r = serve_one(addr, code);
+    SERVING.store(false, Ordering::Release);
+    r
+}
+
+fn serve_one(addr: u64, code: PageFaultErrorCode) -> Attempt {
     let region = {
         let Some(regions) = REGIONS.try_lock() else {
-            return false;
+            return Attempt::Failed(BUSY);
         };
         regions
             .iter()
@@ -173,20 +230,25 @@ pub fn on_page_fault(addr: u64, code: PageFaultErrorCode) -> bool {
             .find(|r| (r.start.as_u64()..r.start.as_u64() + r.size).contains(&addr))
             .copied()
     };
-    let Some(region) = region else { return false };
+    let Some(region) = region else {
+        return Attempt::NotOurs;
+    };
     if code.contains(PageFaultErrorCode::CAUSED_BY_WRITE) && region.access != Access::ReadWrite {
-        return false;
+        return Attempt::NotOurs;
+    }
+    // Another CPU may have filled it while this one waited.
+    match paging::try_translate(VirtAddr::new(addr)) {
+        None => return Attempt::Failed("page tables locked by the faulting code"),
+        Some(Some(_)) => return Attempt::Served,
+        Some(None) => {}
     }
     match serve(region, addr - region.start.as_u64()) {
         Ok(()) => {
             region.faults.fetch_add(1, Ordering::Relaxed);
             SERVED.fetch_add(1, Ordering::Relaxed);
-            true
+            Attempt::Served
         }
-        Err(e) => {
-            log::error!("lazy region at {:#x}: {e}", region.start.as_u64());
-            false
-        }
+        Err(e) => Attempt::Failed(e),
     }
 }
 
@@ -219,6 +281,9 @@ fn serve_chunk(region: &LazyRegion, chunk: u64) -> Result<(), &'static str> {
         PAGE_SIZE
     };
     // One contiguous run when possible: one fill, huge pages.
+    if frame::lock_held() {
+        return Err(FRAMES_BUSY);
+    }
     if let Some(phys) = frame::try_alloc_contiguous(frames, align) {
         fill_and_map(region, chunk_off, phys, len)?;
         region.mark_filled(chunk);
@@ -231,7 +296,11 @@ fn serve_chunk(region: &LazyRegion, chunk: u64) -> Result<(), &'static str> {
         if matches!(paging::try_translate(v), Some(Some(_))) {
             continue;
         }
-        let phys = frame::try_alloc_contiguous(1, PAGE_SIZE).ok_or("out of physical memory")?;
+        let phys = frame::try_alloc_contiguous(1, PAGE_SIZE).ok_or(if frame::lock_held() {
+            FRAMES_BUSY
+        } else {
+            "out of physical memory"
+        })?;
         fill_and_map(region, chunk_off + i * PAGE_SIZE, phys, PAGE_SIZE)?;
     }
     region.mark_filled(chunk);
@@ -256,10 +325,14 @@ fn fill_and_map(
         frame::free(phys, len / PAGE_SIZE);
         return Err(e);
     }
-    paging::try_map(region.start + off, phys, len, region.access).map_err(|e| match e {
-        MapError::OutOfMemory => "out of memory for page tables",
-        MapError::AlreadyMapped => "chunk already mapped",
-        MapError::Busy => "page tables locked by the faulting code",
+    paging::try_map(region.start + off, phys, len, region.access).map_err(|e| {
+        // Not mapped: the frames go back (the fault may be tried again).
+        frame::free(phys, len / PAGE_SIZE);
+        match e {
+            MapError::OutOfMemory => "out of memory for page tables",
+            MapError::AlreadyMapped => "chunk already mapped",
+            MapError::Busy => "page tables locked by the faulting code",
+        }
     })
 }
 

@@ -48,6 +48,19 @@ struct Table {
     since: u64,
 }
 
+impl Table {
+    /// Charges the running task with the cycles since it was switched in
+    /// or last charged, and returns its id.
+    fn charge_current(&mut self) -> Slot {
+        let now = cpu::rdtsc();
+        let cur = self.sched.current();
+        let used = now.wrapping_sub(self.since);
+        self.sched.charge(cur, used);
+        self.since = now;
+        cur
+    }
+}
+
 static TABLE: Mutex<Table> = Mutex::new(Table {
     sched: Scheduler::new(0),
     bodies: [const { None }; MAX_TASKS],
@@ -160,11 +173,7 @@ pub fn exit() -> ! {
 fn schedule() {
     let (from, to) = {
         let mut t = TABLE.lock();
-        let now = cpu::rdtsc();
-        let from = t.sched.current();
-        let used = now.wrapping_sub(t.since);
-        t.sched.charge(from, used);
-        t.since = now;
+        let from = t.charge_current();
         t.sched.wake_due(time::ticks());
         (from, t.sched.pick())
     };
@@ -301,11 +310,7 @@ pub struct Row {
 pub fn rows() -> alloc::vec::Vec<Row> {
     interrupts::without_interrupts(|| {
         let mut t = TABLE.lock();
-        let now = cpu::rdtsc();
-        let cur = t.sched.current();
-        let used = now.wrapping_sub(t.since);
-        t.sched.charge(cur, used);
-        t.since = now;
+        t.charge_current();
         let per_ms = (time::tsc_hz() / 1000).max(1);
         t.sched
             .tasks()

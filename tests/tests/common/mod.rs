@@ -4,8 +4,9 @@
 
 use kfs::{Fs, RamDisk};
 use qemu_tests::images::scratch_dir;
-use qemu_tests::{images, Accel, Firmware, Images, QemuConfig};
+use qemu_tests::{images, Accel, Firmware, Images, Machine, QemuConfig, PROMPT};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Why the QEMU tests are `#[ignore]`d in a plain `cargo test`: they need
 /// the disk images, which `cargo xtask test` builds before running them
@@ -77,4 +78,18 @@ pub fn data_image(test: &str, size: usize, files: &[(&str, &[u8])]) -> PathBuf {
     let path = scratch_dir(test).join("data.img");
     make_image(&path, size, files);
     path
+}
+
+/// The line `/ps` ends with.
+pub const PS_END: &str = "tasks on CPU 0 (each job run is one)";
+
+/// Types `/ps` and returns its output (jobs may print before it), up to
+/// the prompt after it (jobs print only once that prompt is shown).
+/// Generous timeouts: the machine is shared and QEMU runs under TCG.
+pub fn ps(m: &mut Machine) -> String {
+    const PS_TIMEOUT: Duration = Duration::from_secs(40);
+    m.send(b"/ps\r");
+    let out = m.wait_for(PS_END, PS_TIMEOUT);
+    m.wait_for(PROMPT, PS_TIMEOUT);
+    out
 }

@@ -158,6 +158,22 @@ pub fn switch(from: usize, to: usize) {
     }
 }
 
+/// The first half of both switches: the callee-saved registers go onto
+/// the current stack.
+macro_rules! save_callee_saved {
+    () => {
+        "push rbp\npush rbx\npush r12\npush r13\npush r14\npush r15"
+    };
+}
+
+/// The second half: saves RSP to `[rdi]`, loads the next task's RSP from
+/// `rsi`, pops its callee-saved registers and returns into it.
+macro_rules! switch_stacks_and_return {
+    () => {
+        "mov [rdi], rsp\nmov rsp, rsi\npop r15\npop r14\npop r13\npop r12\npop rbx\npop rbp\nret"
+    };
+}
+
 /// rdi = where to save RSP, rsi = RSP to load, rdx = save area to fill,
 /// rcx = save area to load.
 // SAFETY: naked: the body is all assembly and ends in `ret`; callers
@@ -171,26 +187,13 @@ unsafe extern "C" fn switch_xsave(
     load_area: *mut u8,
 ) {
     core::arch::naked_asm!(
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        save_callee_saved!(),
         "mov r8, rdx",
         "mov eax, dword ptr [rip + {mask}]",
         "mov edx, dword ptr [rip + {mask} + 4]",
         "xsave64 [r8]",
         "xrstor64 [rcx]",
-        "mov [rdi], rsp",
-        "mov rsp, rsi",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
+        switch_stacks_and_return!(),
         mask = sym XSAVE_MASK,
     )
 }
@@ -204,22 +207,9 @@ unsafe extern "C" fn switch_fxsave(
     load_area: *mut u8,
 ) {
     core::arch::naked_asm!(
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        save_callee_saved!(),
         "fxsave64 [rdx]",
         "fxrstor64 [rcx]",
-        "mov [rdi], rsp",
-        "mov rsp, rsi",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
+        switch_stacks_and_return!(),
     )
 }

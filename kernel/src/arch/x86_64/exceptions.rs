@@ -192,7 +192,12 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 
 extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
     let addr = Cr2::read_raw();
-    if crate::mm::lazy::on_page_fault(addr, code) {
+    // The lazy fill reads the disk and may print: it runs on an aligned
+    // stack (this handler gets an error code, so RSP may be off by 8; a
+    // `movaps` spill in `Console::write_str` took a #GP under load=lazy).
+    let mut handled = false;
+    stack::call_aligned(&mut || handled = crate::mm::lazy::on_page_fault(addr, code));
+    if handled {
         return;
     }
     die("page fault", "PF", 14, Some(code.bits()), &frame, |w| {
