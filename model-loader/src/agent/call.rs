@@ -63,8 +63,7 @@ pub fn invocation_of(reg: &Registry, v: &Json) -> Result<Invocation, CallError> 
     };
     let name = name.strip_prefix('/').unwrap_or(name);
     let spec = reg
-        .find(name, false)
-        .filter(|s| s.for_model())
+        .find_called(name)
         .ok_or_else(|| CallError(format!("unknown command {name:?}")))?;
     let empty = Json::Obj(Vec::new());
     let args = match v.get("arguments").unwrap_or(&empty) {

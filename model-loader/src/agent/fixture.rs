@@ -11,6 +11,7 @@ pub static SPECS: &[Spec] = &[
         help: "the current date and time",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "rm",
@@ -21,6 +22,7 @@ pub static SPECS: &[Spec] = &[
         help: "remove a file or directory",
         tier: Tier::Destructive,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "write",
@@ -31,6 +33,7 @@ pub static SPECS: &[Spec] = &[
         help: "replace a file's content (\"text\" is written as is) \u{2014} café",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "kill",
@@ -38,6 +41,7 @@ pub static SPECS: &[Spec] = &[
         help: "stop a job",
         tier: Tier::Destructive,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "top",
@@ -53,6 +57,7 @@ pub static SPECS: &[Spec] = &[
         help: "the busiest jobs",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "temp",
@@ -64,6 +69,7 @@ pub static SPECS: &[Spec] = &[
         help: "set the sampling temperature",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "every",
@@ -81,6 +87,7 @@ pub static SPECS: &[Spec] = &[
         help: "run a command repeatedly",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "shutdown",
@@ -88,6 +95,7 @@ pub static SPECS: &[Spec] = &[
         help: "power the machine off",
         tier: Tier::Power,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "bench",
@@ -95,6 +103,7 @@ pub static SPECS: &[Spec] = &[
         help: "not for the model",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
 ];
 

@@ -1,6 +1,7 @@
 //! The byte-level automaton of a call, built from the registry.
 //!
-//! A call is `{"name": "NAME", "arguments": {ARGS}}` in the canonical
+//! A call is `{"name": "NAME", "arguments": {ARGS}}` (NAME: a command's
+//! name or one of its aliases, see `Spec::aliases`) in the canonical
 //! spacing of the templates' `tojson`. ARGS are the command's arguments in
 //! table order, each `"key": VALUE`, optional ones skippable, separated by
 //! `, `; VALUE follows the argument's kind: a JSON string of valid UTF-8
@@ -288,8 +289,12 @@ impl Dfa {
         let accept = nfa.state();
         let names = nfa.lit(start, b"\"name\": \"");
         for spec in specs {
-            let s = nfa.lit(names, spec.name.as_bytes());
-            let s = nfa.lit(s, b"\", \"arguments\": {");
+            let named = nfa.lit(names, spec.name.as_bytes());
+            for alias in spec.aliases {
+                let s = nfa.lit(names, alias.as_bytes());
+                nfa.eps(s, named);
+            }
+            let s = nfa.lit(named, b"\", \"arguments\": {");
             nfa.args(s, spec, accept);
         }
         Dfa::determinise(&nfa, start, accept)

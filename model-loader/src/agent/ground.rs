@@ -13,18 +13,23 @@
 //! - a path: the path itself, its last component, or that component
 //!   without its extension as a whole word, unless that word is a generic
 //!   placeholder (`file`, `path`, `example`, …: then only the whole path
-//!   with its extension counts, `file.txt`); `/` and `.` always;
+//!   with its extension counts, `file.txt`); `/` and `.` always; a path
+//!   with a space only when the person quoted it (`"my notes.txt"`);
 //! - a duration: any number (digits or a number word) or time unit word;
 //! - an id or word of a destructive command: the value as a whole word.
 //!
 //! Texts (what to write, what to remind) and command lines (checked by
 //! the grammar) are not checked.
+//!
+//! A flag of a destructive or power call the person did not ask for
+//! (`/rm -r` for "rm notes.bak") is turned off before the call is shown
+//! ([`drop_unasked_flags`]).
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use klib::registry::{Invocation, Kind, Tier, Value};
+use klib::registry::{Arg, Invocation, Kind, Spec, Tier, Value};
 
 /// Words a model uses as placeholders, which ground nothing by
 /// themselves (a file named `file.txt` must be named in full).
@@ -112,6 +117,13 @@ fn path_grounded(path: &str, context: &str, words: &[String]) -> bool {
     if p.is_empty() || p == "." {
         return true;
     }
+    // "Delete it." → `/rm "delete it"`: a path with a space counts only
+    // when the person quoted it.
+    if p.contains(char::is_whitespace) {
+        return ['"', '\'']
+            .iter()
+            .any(|q| context.contains(&format!("{q}{p}{q}")));
+    }
     let last = p.rsplit('/').next().unwrap_or(p);
     let stem = last.split('.').next().unwrap_or(last);
     let generic = PLACEHOLDERS.contains(&stem);
@@ -167,6 +179,58 @@ pub fn ungrounded(inv: &Invocation, context: &str) -> Option<Ungrounded> {
     None
 }
 
+/// Words of a flag's meaning too common to show that the person asked
+/// for it.
+const COMMON: &[&str] = &[
+    "about", "after", "again", "their", "there", "these", "thing", "those", "which", "while",
+    "where", "would", "could", "should", "other", "every", "first",
+];
+
+/// Words that mean the same as a word of a flag's meaning.
+const SYNONYMS: &[(&str, &[&str])] = &[("directory", &["folder", "dir", "directories", "folders"])];
+
+/// Whether the person's `request` asks for `flag` of `spec`: its name, its
+/// switch, or a word of its meaning (five letters or more, not the
+/// command's own name or alias) or a synonym of one appears in it.
+fn flag_asked(spec: &Spec, flag: &Arg, request: &[String]) -> bool {
+    let own = |w: &str| w == spec.name || spec.aliases.contains(&w);
+    let said = |w: &str| {
+        has_word(request, w)
+            || SYNONYMS
+                .iter()
+                .any(|(k, syn)| *k == w && syn.iter().any(|s| has_word(request, s)))
+    };
+    has_word(request, flag.name)
+        || flag
+            .switch
+            .is_some_and(|s| has_word(request, s.trim_start_matches('-')))
+        || words(flag.help)
+            .iter()
+            .filter(|w| w.len() >= 5 && !COMMON.contains(&w.as_str()) && !own(w))
+            .any(|w| said(w))
+}
+
+/// Turns off the flags of a destructive or power call that the person's
+/// `request` did not ask for ("rm notes.bak" → the model's `/rm -r
+/// notes.bak` becomes `/rm notes.bak`): their names.
+pub fn drop_unasked_flags(inv: &mut Invocation, request: &str) -> Vec<&'static str> {
+    let mut dropped = Vec::new();
+    if inv.spec.tier < Tier::Destructive {
+        return dropped;
+    }
+    let ws = words(request);
+    for (arg, value) in inv.spec.args.iter().zip(inv.values.iter_mut()) {
+        if arg.kind == Kind::Flag
+            && *value == Some(Value::Bool(true))
+            && !flag_asked(inv.spec, arg, &ws)
+        {
+            *value = None;
+            dropped.push(arg.name);
+        }
+    }
+    dropped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,10 +272,50 @@ mod tests {
         // A command's result grounds what it lists (a two-step request).
         let rm = r#"{"name": "rm", "arguments": {"path": "/drafts/old.txt"}}"#;
         assert_eq!(check("Delete it.", rm), Some("path"));
+        // The request's own words are not a path unless quoted.
+        let rm_text = r#"{"name": "rm", "arguments": {"path": "delete it"}}"#;
+        assert_eq!(check("Delete it.", rm_text), Some("path"));
+        let cat_q = r#"{"name": "cat", "arguments": {"path": "my notes.txt"}}"#;
+        assert_eq!(check("open \"my notes.txt\"", cat_q), None);
+        assert_eq!(check("open my notes.txt", cat_q), Some("path"));
+        // An alias is a call of the command itself.
+        let read = r#"{"name": "read", "arguments": {"path": "notes.txt"}}"#;
+        assert_eq!(
+            parse_call(&REGISTRY, read).map(|i| i.command_line()),
+            Ok("/cat notes.txt".into())
+        );
         assert_eq!(
             check("List the drafts folder and remove anything old\n<tool_response>\nold.txt 12\n</tool_response>", rm),
             None
         );
+    }
+
+    #[test]
+    fn unasked_flags_are_dropped() {
+        let rm = |p: &str| {
+            format!(r#"{{"name": "rm", "arguments": {{"recursive": true, "path": "{p}"}}}}"#)
+        };
+        let line = |req: &str, json: &str| {
+            let mut inv = parse_call(&REGISTRY, json).unwrap();
+            let dropped = drop_unasked_flags(&mut inv, req);
+            (inv.command_line(), dropped)
+        };
+        assert_eq!(
+            line("rm notes.bak", &rm("notes.bak")),
+            ("/rm notes.bak".into(), vec!["recursive"])
+        );
+        assert_eq!(
+            line("Remove the file /tmp/scratch.txt", &rm("/tmp/scratch.txt")).0,
+            "/rm /tmp/scratch.txt"
+        );
+        for asked in [
+            "Clear out the drafts folder",
+            "Delete the whole /old directory with everything in it",
+            "rm -r drafts",
+            "delete drafts recursively, recursive",
+        ] {
+            assert_eq!(line(asked, &rm("drafts")).1, Vec::<&str>::new(), "{asked}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod json;
 pub mod mask;
 pub mod prompt;
 pub mod run;
+pub mod schedule;
 
 #[cfg(test)]
 mod fixture;

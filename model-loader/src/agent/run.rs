@@ -24,13 +24,13 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use klib::registry::{Invocation, Registry, Tier};
+use klib::registry::{Invocation, Kind, Registry, Tier, Value};
 
-use super::call::parse_call;
+use super::call::{parse_call, CallError};
 use super::decode::{CallDecoder, CallOutcome, Choice, Grammar};
 use super::escape::{escape_untrusted, truncate};
-use super::ground;
 use super::prompt::{self, ToolFormat};
+use super::{ground, schedule};
 use crate::conversation::{ConvError, Conversation, Io, ReplyStats, Stop};
 
 /// Calls one message may make at most.
@@ -138,6 +138,27 @@ pub fn needs_confirmation(tier: Tier, replaces_data: bool, untrusted_seen: bool)
         Tier::Write => replaces_data || untrusted_seen,
         Tier::Destructive | Tier::Power => true,
     }
+}
+
+/// The tier a call is confirmed and logged under: its own, or that of
+/// the command it schedules if higher (`/after 10m /shutdown` is a power
+/// call).
+pub fn effective_tier(reg: &Registry, inv: &Invocation) -> Tier {
+    let inner = inv
+        .spec
+        .args
+        .iter()
+        .zip(&inv.values)
+        .filter_map(|(a, v)| match (a.kind, v) {
+            (Kind::Command, Some(Value::Str(line))) => {
+                let name = line.trim_start().trim_start_matches('/');
+                let name = name.split_whitespace().next().unwrap_or("");
+                reg.find(name, false).map(|s| s.tier)
+            }
+            _ => None,
+        })
+        .max();
+    inner.map_or(inv.spec.tier, |t| t.max(inv.spec.tier))
 }
 
 /// One call of a message, as the agent handled it.
@@ -271,14 +292,40 @@ impl Agent {
                 }
                 CallOutcome::Call(raw) => raw,
             };
-            if let Some(why) = self.skip_reason(&raw, &out.calls) {
+            let mut parsed = parse_call(self.registry, &raw);
+            if let Ok(inv) = &mut parsed {
+                let dropped = ground::drop_unasked_flags(inv, user);
+                if !dropped.is_empty() {
+                    os.show(&format!(
+                        "(not asked for, left out: {})",
+                        dropped.join(", ")
+                    ));
+                }
+                if let Some(q) = self.ask_back(conv, &raw, inv, os) {
+                    io.text(&q);
+                    out.text = q;
+                    out.skipped.push(raw);
+                    return Ok(out);
+                }
+                if out.calls.is_empty() {
+                    if let Some(s) = schedule::scheduled(self.registry, inv, user) {
+                        os.show(&format!(
+                            "({} scheduled as asked: {})",
+                            inv.command_line(),
+                            s.command_line()
+                        ));
+                        *inv = s;
+                    }
+                }
+            }
+            if let Some(why) = self.skip_reason(&parsed, &out.calls) {
                 os.show(&format!("({why})"));
-                let inv = parse_call(self.registry, &raw).ok();
+                let inv = parsed.as_ref().ok();
                 os.audit(&Record {
                     origin: Origin::Model,
                     raw: raw.clone(),
-                    command: inv.as_ref().map(|i| i.command_line()),
-                    tier: inv.as_ref().map(|i| i.spec.tier),
+                    command: inv.map(|i| i.command_line()),
+                    tier: inv.map(|i| effective_tier(self.registry, i)),
                     decision: Decision::Skipped,
                     status: Err(why.clone()),
                     duration_us: 0,
@@ -286,13 +333,7 @@ impl Agent {
                 out.skipped.push(raw);
                 return Ok(out);
             }
-            if let Some(q) = self.ask_back(conv, &raw, os) {
-                io.text(&q);
-                out.text = q;
-                out.skipped.push(raw);
-                return Ok(out);
-            }
-            let (report, output) = self.one_call(&raw, &mut untrusted, os);
+            let (report, output) = self.one_call(&raw, parsed, &mut untrusted, os);
             let body = match (report.decision, &report.status) {
                 (Decision::Declined, _) => "the person declined".to_string(),
                 (_, Err(e)) => format!("error: {e}"),
@@ -325,11 +366,15 @@ impl Agent {
 impl Agent {
     /// Why the model's call `raw` is not run, given the calls `done` so
     /// far in this message: it repeats one, or the limit is reached.
-    pub(crate) fn skip_reason(&self, raw: &str, done: &[CallReport]) -> Option<String> {
+    pub(crate) fn skip_reason(
+        &self,
+        call: &Result<Invocation, CallError>,
+        done: &[CallReport],
+    ) -> Option<String> {
         if done.len() >= MAX_CALLS {
             return Some(format!("not run: at most {MAX_CALLS} calls per message"));
         }
-        let line = parse_call(self.registry, raw).ok()?.command_line();
+        let line = call.as_ref().ok()?.command_line();
         let repeated = done
             .iter()
             .filter_map(|c| c.invocation.as_ref())
@@ -337,25 +382,25 @@ impl Agent {
         repeated.then(|| format!("not run again: {line} was already called for this message"))
     }
 
-    /// When the call `raw` has an argument the person never mentioned
-    /// ([`ground`]): shows and audits it as skipped, and returns the
-    /// question to ask the person instead.
+    /// When the call `inv` (the model's `raw`) has an argument the person
+    /// never mentioned ([`ground`]): shows and audits it as skipped, and
+    /// returns the question to ask the person instead.
     fn ask_back(
         &mut self,
         conv: &Conversation<'_, '_>,
         raw: &str,
+        inv: &Invocation,
         os: &mut dyn Os,
     ) -> Option<String> {
-        let inv = parse_call(self.registry, raw).ok()?;
         let context: Vec<&str> = conv.turns().iter().map(|t| t.user.as_str()).collect();
-        let u = ground::ungrounded(&inv, &context.join("\n"))?;
+        let u = ground::ungrounded(inv, &context.join("\n"))?;
         let line = inv.command_line();
         os.show(&format!("(\u{2192} {line}: {})", u.reason()));
         os.audit(&Record {
             origin: Origin::Model,
             raw: raw.into(),
             command: Some(line),
-            tier: Some(inv.spec.tier),
+            tier: Some(effective_tier(self.registry, inv)),
             decision: Decision::Skipped,
             status: Err(u.reason()),
             duration_us: 0,
@@ -367,11 +412,12 @@ impl Agent {
     fn one_call(
         &mut self,
         raw: &str,
+        call: Result<Invocation, CallError>,
         untrusted: &mut bool,
         os: &mut dyn Os,
     ) -> (CallReport, String) {
         let t0 = os.now_us();
-        let inv = match parse_call(self.registry, raw) {
+        let inv = match call {
             Ok(inv) => inv,
             Err(e) => {
                 os.show(&format!("(the model's call is not valid: {e})"));
@@ -396,7 +442,7 @@ impl Agent {
         };
         let line = inv.command_line();
         os.show(&format!("\u{2192} {line}"));
-        let tier = inv.spec.tier;
+        let tier = effective_tier(self.registry, &inv);
         let ask = needs_confirmation(tier, os.replaces_data(&inv), *untrusted);
         let decision = if ask {
             match os.confirm(&format!("run {line}?")) {

@@ -461,11 +461,14 @@ mod skipped_calls {
         let cat_again = r#"{"name":"write","arguments":{"text":"a","path":"/notes.txt"}}"#;
         let ls = r#"{"name": "date", "arguments": {}}"#;
         let done = [report(cat)];
+        let p = |raw: &str| parse_call(&REG, raw);
+        let (cat_again, ls, cat) = (&p(cat_again), &p(ls), &p(cat));
         let why = agent.skip_reason(cat_again, &done).expect("a repeat");
         assert!(why.contains("/write /notes.txt a"), "{why}");
         assert_eq!(agent.skip_reason(ls, &done), None);
         assert_eq!(agent.skip_reason(cat, &[]), None);
-        let full: Vec<CallReport> = (0..MAX_CALLS).map(|_| report(ls)).collect();
+        let date = r#"{"name": "date", "arguments": {}}"#;
+        let full: Vec<CallReport> = (0..MAX_CALLS).map(|_| report(date)).collect();
         let why = agent.skip_reason(cat, &full).expect("past the limit");
         assert!(why.contains("at most"), "{why}");
     }

@@ -71,6 +71,12 @@ impl Registry {
         self.visible(test_commands).find(|s| s.name == name)
     }
 
+    /// The command offered to the model that a call names `name` (its
+    /// name or one of its aliases).
+    pub fn find_called(&self, name: &str) -> Option<&'static Spec> {
+        self.for_model().find(|s| s.called(name))
+    }
+
     /// A close name for a mistyped one.
     pub fn suggest(&self, name: &str, test_commands: bool) -> Option<&'static str> {
         if name.is_empty() {
@@ -100,6 +106,21 @@ mod tests {
             );
         }
         for s in REGISTRY.all() {
+            for a in s.aliases {
+                assert!(
+                    s.for_model(),
+                    "/{}: aliases are for the model's calls",
+                    s.name
+                );
+                assert!(
+                    !a.is_empty() && a.bytes().all(|b| b.is_ascii_lowercase()),
+                    "/{}: alias {a:?} is a lower-case word",
+                    s.name
+                );
+                assert!(!names.contains(a), "/{}: alias {a:?} is a command", s.name);
+                let owners = REGISTRY.all().filter(|t| t.aliases.contains(a)).count();
+                assert_eq!(owners, 1, "alias {a:?} names one command");
+            }
             assert!(
                 !s.help.is_empty() && !s.help.ends_with('.'),
                 "/{}: help",

@@ -401,6 +401,7 @@ mod tests {
             help: "remove a file",
             tier: Tier::Destructive,
             audience: Audience::Everyone,
+            aliases: &[],
         },
         Spec {
             name: "write",
@@ -411,6 +412,7 @@ mod tests {
             help: "write a file",
             tier: Tier::Write,
             audience: Audience::Everyone,
+            aliases: &[],
         },
         Spec {
             name: "complete",
@@ -422,6 +424,7 @@ mod tests {
             help: "complete text",
             tier: Tier::Read,
             audience: Audience::Person,
+            aliases: &[],
         },
         Spec {
             name: "every",
@@ -439,6 +442,7 @@ mod tests {
             help: "repeat a command",
             tier: Tier::Write,
             audience: Audience::Everyone,
+            aliases: &[],
         },
         Spec {
             name: "color",
@@ -446,6 +450,7 @@ mod tests {
             help: "colours",
             tier: Tier::Write,
             audience: Audience::Person,
+            aliases: &[],
         },
         Spec {
             name: "test-fault",
@@ -453,6 +458,7 @@ mod tests {
             help: "fault",
             tier: Tier::Power,
             audience: Audience::Test,
+            aliases: &[],
         },
     ];
     static REG: Registry = Registry::new(&[SPECS]);

@@ -186,6 +186,11 @@ pub struct Spec {
     pub help: &'static str,
     pub tier: Tier,
     pub audience: Audience,
+    /// Other words the model may use as the name in a call (`read` for
+    /// `cat`): small models name a tool by the verb of the request. A call
+    /// by an alias is a call of the command itself, shown and logged
+    /// under its name. Not shown to the person and not typed by them.
+    pub aliases: &'static [&'static str],
 }
 
 impl Spec {
@@ -202,6 +207,11 @@ impl Spec {
     /// The argument called `name`.
     pub fn arg(&self, name: &str) -> Option<(usize, &'static Arg)> {
         self.args.iter().enumerate().find(|(_, a)| a.name == name)
+    }
+
+    /// Whether a model's call may name it `name` (its name or an alias).
+    pub fn called(&self, name: &str) -> bool {
+        self.name == name || self.aliases.contains(&name)
     }
 
     /// Whether the model may call it.

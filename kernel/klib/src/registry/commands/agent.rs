@@ -14,6 +14,7 @@ pub static AGENT: &[Spec] = &[
         help: "the audit log: every command typed or proposed by the model, and what became of it",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "explain",
@@ -21,5 +22,6 @@ pub static AGENT: &[Spec] = &[
         help: "the model's last reply token by token: probability, alternatives, and for a call what the grammar allowed",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
 ];

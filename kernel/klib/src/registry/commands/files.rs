@@ -15,6 +15,7 @@ pub static FILES: &[Spec] = &[
         help: "list a directory: names, sizes, directories marked with /",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["dir"],
     },
     Spec {
         name: "cat",
@@ -22,6 +23,7 @@ pub static FILES: &[Spec] = &[
         help: "show a file (long files truncated with a note; binary files only noted)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["read", "open"],
     },
     Spec {
         name: "write",
@@ -32,6 +34,7 @@ pub static FILES: &[Spec] = &[
         help: "create or replace a file with the text, atomically",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &["save"],
     },
     Spec {
         name: "append",
@@ -46,6 +49,7 @@ pub static FILES: &[Spec] = &[
         help: "append a line to a file",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "rm",
@@ -60,6 +64,7 @@ pub static FILES: &[Spec] = &[
         help: "remove a file or an empty directory (-r: a directory with its content)",
         tier: Tier::Destructive,
         audience: Audience::Everyone,
+        aliases: &["delete", "remove", "del", "erase"],
     },
     Spec {
         name: "mv",
@@ -74,6 +79,7 @@ pub static FILES: &[Spec] = &[
         help: "move or rename a file or directory, atomically (never replaces)",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &["move", "rename"],
     },
     Spec {
         name: "mkdir",
@@ -81,6 +87,7 @@ pub static FILES: &[Spec] = &[
         help: "create a directory",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "df",
@@ -89,6 +96,7 @@ pub static FILES: &[Spec] = &[
             "free and used space of the filesystem (how full the disk is), and where the files live",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["space"],
     },
     Spec {
         name: "cd",
@@ -100,6 +108,7 @@ pub static FILES: &[Spec] = &[
         help: "change the current directory (relative paths start there)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "pwd",
@@ -107,6 +116,7 @@ pub static FILES: &[Spec] = &[
         help: "show the current directory",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "test-fs-loop",
@@ -131,6 +141,7 @@ pub static FILES: &[Spec] = &[
         help: "run the crash test's write loop (kfs::crashloop), acknowledging each operation",
         tier: Tier::Write,
         audience: Audience::Test,
+        aliases: &[],
     },
     Spec {
         name: "test-fs-bench",
@@ -146,5 +157,6 @@ pub static FILES: &[Spec] = &[
             "time writing (committed and flushed) and reading a file of that size (/fs-bench.bin)",
         tier: Tier::Write,
         audience: Audience::Test,
+        aliases: &[],
     },
 ];

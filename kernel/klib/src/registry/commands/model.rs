@@ -13,6 +13,7 @@ pub static MODEL: &[Spec] = &[
         help: "which language model you are: name, quantizations, memory used, load figures, backend",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "stats",
@@ -20,6 +21,7 @@ pub static MODEL: &[Spec] = &[
         help: "how full the context is, prefill and decode speeds (tokens per second), sampler settings",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "reset",
@@ -27,6 +29,7 @@ pub static MODEL: &[Spec] = &[
         help: "forget the conversation (the system prompt stays)",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "temp",
@@ -34,6 +37,7 @@ pub static MODEL: &[Spec] = &[
         help: "set the sampling temperature",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "top-p",
@@ -41,6 +45,7 @@ pub static MODEL: &[Spec] = &[
         help: "set the nucleus sampling threshold",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "seed",
@@ -48,6 +53,7 @@ pub static MODEL: &[Spec] = &[
         help: "restart the random stream from a seed",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "complete",
@@ -64,6 +70,7 @@ pub static MODEL: &[Spec] = &[
         help: "raw greedy continuation of a text, without the chat template",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "bench",
@@ -75,6 +82,7 @@ pub static MODEL: &[Spec] = &[
         help: "time the model: prefill and decode speed, time per engine step, or each backend's kernels",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "disks",
@@ -82,6 +90,7 @@ pub static MODEL: &[Spec] = &[
         help: "list the disks and what they hold (for free space: df)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "test-disk",
@@ -89,5 +98,6 @@ pub static MODEL: &[Spec] = &[
         help: "write and read back 1 MiB on a disk without a model",
         tier: Tier::Write,
         audience: Audience::Test,
+        aliases: &[],
     },
 ];

@@ -20,6 +20,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "list the commands, or explain one",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "mem",
@@ -27,6 +28,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "physical memory (total, free) and kernel heap use",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["memory"],
     },
     Spec {
         name: "cpu",
@@ -34,6 +36,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "the processor: vendor, model, SIMD features",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["processor"],
     },
     Spec {
         name: "uptime",
@@ -41,6 +44,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "how long the machine has been running since it booted (not the time of day)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "date",
@@ -48,6 +52,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "the current date and time of day (wall clock, UTC, from the real-time clock)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["time", "clock"],
     },
     Spec {
         name: "pci",
@@ -55,6 +60,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "list the PCI devices (the hardware attached)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "color",
@@ -66,6 +72,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "switch ANSI colours on or off (plain output)",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "keymap",
@@ -77,6 +84,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "keyboard layout of the PS/2 and USB keyboards",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "usb",
@@ -84,6 +92,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "USB controllers and the devices on their ports",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "selftest",
@@ -95,6 +104,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "run in-kernel self-tests",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "echo",
@@ -102,6 +112,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "print the text back",
         tier: Tier::Read,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "shutdown",
@@ -109,6 +120,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "power the machine off (ACPI S5)",
         tier: Tier::Power,
         audience: Audience::Everyone,
+        aliases: &["poweroff"],
     },
     Spec {
         name: "reboot",
@@ -116,6 +128,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "restart the machine",
         tier: Tier::Power,
         audience: Audience::Everyone,
+        aliases: &["restart"],
     },
     Spec {
         name: "test-fault",
@@ -127,6 +140,7 @@ pub static SYSTEM: &[Spec] = &[
         help: "raise a fault on purpose (the kernel stops)",
         tier: Tier::Power,
         audience: Audience::Test,
+        aliases: &[],
     },
     Spec {
         name: "test-stream",
@@ -134,5 +148,6 @@ pub static SYSTEM: &[Spec] = &[
         help: "print a numbered line every 100 ms until Ctrl-C (at most 60 s)",
         tier: Tier::Read,
         audience: Audience::Test,
+        aliases: &[],
     },
 ];

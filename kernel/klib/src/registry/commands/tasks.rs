@@ -27,6 +27,7 @@ pub static TASKS: &[Spec] = &[
         help: "what is running and using the CPU: the tasks on every CPU and the jobs (id, what, state, next run, runs, CPU time)",
         tier: Tier::Read,
         audience: Audience::Everyone,
+        aliases: &["tasks"],
     },
     Spec {
         name: "kill",
@@ -38,6 +39,7 @@ pub static TASKS: &[Spec] = &[
         help: "stop a job (it does not run again) or a task",
         tier: Tier::Destructive,
         audience: Audience::Everyone,
+        aliases: &["stop"],
     },
     Spec {
         name: "after",
@@ -52,6 +54,7 @@ pub static TASKS: &[Spec] = &[
         help: "run a command once, later, at the prompt",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &[],
     },
     Spec {
         name: "every",
@@ -73,6 +76,7 @@ pub static TASKS: &[Spec] = &[
         help: "repeat a command every period, at the prompt, until /kill",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &["repeat"],
     },
     Spec {
         name: "remind",
@@ -80,6 +84,7 @@ pub static TASKS: &[Spec] = &[
         help: "print a reminder above the prompt after a while",
         tier: Tier::Write,
         audience: Audience::Everyone,
+        aliases: &["ping", "reminder", "alarm"],
     },
     Spec {
         name: "bg",
@@ -98,6 +103,7 @@ pub static TASKS: &[Spec] = &[
         help: "answer a message in the background (a task with its own KV cache; the conversation goes first): the answer is printed above the prompt and written to /bg/N.txt; /kill tN stops it",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "team",
@@ -119,6 +125,7 @@ pub static TASKS: &[Spec] = &[
         help: "show or set how many CPUs share the model's matrix work (results do not change)",
         tier: Tier::Write,
         audience: Audience::Person,
+        aliases: &[],
     },
     Spec {
         name: "test-team",
@@ -133,6 +140,7 @@ pub static TASKS: &[Spec] = &[
         help: "fork-join stress of the compute team: every CPU adds to one sum each round",
         tier: Tier::Read,
         audience: Audience::Test,
+        aliases: &[],
     },
     Spec {
         name: "test-spin",
@@ -144,5 +152,6 @@ pub static TASKS: &[Spec] = &[
         help: "start CPU-bound tasks on CPU 0 that check exact SIMD sums every round (preemption test; /kill tN stops one)",
         tier: Tier::Write,
         audience: Audience::Test,
+        aliases: &[],
     },
 ];
