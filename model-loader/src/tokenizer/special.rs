@@ -41,8 +41,12 @@ pub struct Specials {
 impl Specials {
     pub fn new(vocab: &Vocab) -> Specials {
         let special = Attr::CONTROL | Attr::USER_DEFINED | Attr::UNKNOWN;
+        // Only whole UTF-8 texts: a prompt is a `str`, and a special token
+        // that is part of a character (a hostile vocabulary's `\xbc`)
+        // would split one.
         let mut ids: Vec<u32> = (0..vocab.len() as u32)
             .filter(|&id| vocab.attr(id).has(special))
+            .filter(|&id| core::str::from_utf8(vocab.text(id)).is_ok())
             .collect();
         ids.sort_by(|&a, &b| {
             vocab
