@@ -73,3 +73,27 @@ fn stack_overflow_hits_the_guard_page() {
     );
     assert!(r.contains("cause: kernel stack overflow"), "{r}");
 }
+
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn invalid_opcode_is_diagnosed() {
+    let r = diagnose("fault-ud", Firmware::Uefi, "ud");
+    assert!(
+        r.contains("CPU EXCEPTION: invalid opcode (#UD, vector 6)"),
+        "{r}"
+    );
+    assert!(hex_field(&r, "RIP:") != 0, "{r}");
+}
+
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn general_protection_fault_is_diagnosed() {
+    // A read through a non-canonical address.
+    let r = diagnose("fault-gp", Firmware::Bios, "gp");
+    assert!(
+        r.contains("CPU EXCEPTION: general protection fault (#GP, vector 13)"),
+        "{r}"
+    );
+    assert_eq!(hex_field(&r, "error code:"), 0, "{r}");
+    assert!(hex_field(&r, "RIP:") != 0, "{r}");
+}
