@@ -204,7 +204,8 @@ fn tiny_model_in_ramdisk_uefi_lazy() {
 }
 
 /// Lazy loading from a disk: weights fault in on first use (2 MiB chunks
-/// with read-ahead) and the result is the same.
+/// with read-ahead), on both CPUs of the compute team at once, and the
+/// result is the same.
 #[test]
 #[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
 fn smollm2_matches_llama_cpp() {
@@ -213,6 +214,7 @@ fn smollm2_matches_llama_cpp() {
     let golden =
         std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
     let cfg = config(Firmware::Bios, 1024)
+        .smp(2)
         .disk_with(env_path(SMOLLM2_PACK_ENV), "readonly=on", "")
         .cmdline("test color=off load=lazy");
     let mut m = Machine::boot_to_prompt("smollm2-golden", &cfg);
@@ -254,6 +256,16 @@ fn smollm2_matches_llama_cpp() {
     assert!(model.contains("weights lazy"), "{model}");
     let mapping = line_with(&model, "mapping:");
     assert!(!mapping.contains(" 0 page faults"), "{model}");
+    // Both CPUs computed (and so touched the lazily mapped weights).
+    let cpu = m.command("/cpu");
+    assert!(
+        cpu.contains("2 running of 2 listed; compute team of 2"),
+        "{cpu}"
+    );
+    assert!(
+        !line_with(&cpu, "cpu 1:").contains(", 0 team jobs"),
+        "{cpu}"
+    );
     m.send(b"/shutdown\r");
     m.expect_exit(ExitCode::Success, COMMAND_TIMEOUT);
 }
