@@ -1,6 +1,8 @@
 //! The preemptive scheduler (no model): two CPU-bound tasks on one CPU
 //! both make progress and keep exact SIMD sums across switches, the
-//! console still answers, and `/kill tN` stops a task within a second.
+//! console still answers, and `/kill tN` stops a task within a second;
+//! on two CPUs, tasks run on both, beside the compute team, whose
+//! fork-joins stay exact.
 
 mod common;
 
@@ -26,6 +28,28 @@ fn cpu_secs(ps: &str, id: &str) -> Option<f64> {
     words.get(s.checked_sub(1)?)?.parse().ok()
 }
 
+/// The spinners `/test-spin` started: (id, CPU) for each "tN (CPU C)".
+fn spinners(out: &str) -> Vec<(String, usize)> {
+    let line = line_with(out, "spinning with");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(3)
+        .filter(|w| w[0].starts_with('t') && w[0][1..].parse::<u32>().is_ok() && w[1] == "(CPU")
+        .map(|w| {
+            let cpu = w[2].trim_end_matches(')').parse().unwrap();
+            (w[0].to_string(), cpu)
+        })
+        .collect()
+}
+
+/// The CPU column of task `id` in `/ps` output.
+fn ps_cpu(ps: &str, id: &str) -> Option<usize> {
+    let row = ps.lines().find(|l| l.starts_with(&format!("{id} ")))?;
+    // ID WHAT... STATE CPU NEXT RUNS TIME s MEM: CPU is 6th from the end.
+    let words: Vec<&str> = row.split_whitespace().collect();
+    words.get(words.len().checked_sub(6)?)?.parse().ok()
+}
+
 /// Kills task `id` and returns the kernel's figure: milliseconds from the
 /// `/kill` to the task's end.
 fn kill_ms(m: &mut Machine, id: &str) -> f64 {
@@ -48,13 +72,10 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     let mut m = Machine::boot_to_prompt("sched", &config(Firmware::Bios, 256).smp(1));
 
     let out = m.command("/test-spin 2");
-    let ids: Vec<String> = line_with(&out, "spinning on CPU 0")
-        .split_whitespace()
-        .filter(|w| w.starts_with('t') && w[1..].parse::<u32>().is_ok())
-        .map(String::from)
-        .collect();
+    let ids = spinners(&out);
     assert_eq!(ids.len(), 2, "two task ids expected:\n{out}");
-    let (a, b) = (ids[0].as_str(), ids[1].as_str());
+    assert!(ids.iter().all(|(_, cpu)| *cpu == 0), "{out}");
+    let (a, b) = (ids[0].0.as_str(), ids[1].0.as_str());
 
     // The console (weight 16) still answers promptly.
     thread::sleep(Duration::from_millis(500));
@@ -126,4 +147,96 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     assert!(!text.contains(SIMD_ERROR), "{text}");
     let rounds: Vec<&str> = text.lines().filter(|l| l.contains("spin task t")).collect();
     eprintln!("sched: {rounds:?}");
+}
+
+#[test]
+#[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
+fn tasks_run_on_both_cpus_beside_the_compute_team() {
+    let _ = NEEDS_IMAGES;
+    let mut m = Machine::boot_to_prompt("sched-smp2", &config(Firmware::Uefi, 256).smp(2));
+
+    // Two spinners: the first goes to CPU 1 (application processors
+    // first), the second to CPU 0 (fewest tasks).
+    let out = m.command("/test-spin 2");
+    let ids = spinners(&out);
+    assert_eq!(ids.len(), 2, "two task ids expected:\n{out}");
+    assert_eq!((ids[0].1, ids[1].1), (1, 0), "{out}");
+    let (a, b) = (ids[0].0.as_str(), ids[1].0.as_str());
+
+    // /ps lists every CPU's tasks, with the CPU each runs on.
+    thread::sleep(Duration::from_millis(500));
+    let first = ps(&mut m);
+    for (task, cpu) in [
+        (a, 1),
+        (b, 0),
+        ("console", 0),
+        ("worker1", 1),
+        ("idle0", 0),
+        ("idle1", 1),
+    ] {
+        assert_eq!(
+            ps_cpu(&first, task),
+            Some(cpu),
+            "{task} on CPU {cpu}:\n{first}"
+        );
+    }
+    let cpu = m.command("/cpu");
+    assert!(
+        line_with(&cpu, "cpu 1: APIC id").contains("; task "),
+        "{cpu}"
+    );
+
+    // The compute team still forks and joins exactly while a task shares
+    // CPU 1 with its worker (the wake-up IPI puts the worker first).
+    let t0 = Instant::now();
+    let out = m.command_with_timeout("/test-team 3000", TIMEOUT);
+    eprintln!(
+        "sched-smp2: /test-team 3000 took {:?}: {}",
+        t0.elapsed(),
+        line_with(&out, "team:")
+    );
+    assert!(
+        line_with(&out, "team: 3000 rounds on 2 workers").contains("PASS"),
+        "{out}"
+    );
+
+    // Both spinners make progress, each on its CPU.
+    thread::sleep(Duration::from_secs(2));
+    let second = ps(&mut m);
+    for id in [a, b] {
+        let t1 = cpu_secs(&first, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{first}"));
+        let t2 = cpu_secs(&second, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{second}"));
+        eprintln!("sched-smp2: {id} CPU time {t1} s, then {t2} s");
+        assert!(
+            t2 > t1,
+            "{id} did not run: {t1} s then {t2} s\n{first}\n{second}"
+        );
+    }
+    // The one alone on CPU 1 gets most of that CPU; the one on CPU 0
+    // shares it with the console.
+    let (da, db) = (
+        cpu_secs(&second, a).unwrap() - cpu_secs(&first, a).unwrap(),
+        cpu_secs(&second, b).unwrap() - cpu_secs(&first, b).unwrap(),
+    );
+    assert!(
+        da > 0.5,
+        "{a} on CPU 1 ran only {da} s of ~2 s:\n{first}\n{second}"
+    );
+    eprintln!("sched-smp2: in ~2 s, {a} (CPU 1) ran {da:.2} s, {b} (CPU 0) {db:.2} s");
+
+    // /kill stops each within a second, from CPU 0 for the one on CPU 1.
+    for id in [a, b] {
+        let ms = kill_ms(&mut m, id);
+        assert!(ms < 1000.0, "{id} ended {ms} ms after /kill");
+        m.wait_for(&format!("spin task {id}: stopped after "), TIMEOUT);
+        // The message is printed above a redrawn prompt.
+        m.wait_for(PROMPT, TIMEOUT);
+    }
+    let third = ps(&mut m);
+    assert!(
+        ps_cpu(&third, a).is_none() && ps_cpu(&third, b).is_none(),
+        "{third}"
+    );
+    let text = m.text();
+    assert!(!text.contains(SIMD_ERROR), "{text}");
 }

@@ -116,8 +116,12 @@ pub fn kernel_bindgen_env() -> Vec<(String, String)> {
     if let Ok(llvms) = std::fs::read_dir("/usr/lib") {
         for llvm in llvms.flatten() {
             let name = llvm.file_name().to_string_lossy().into_owned();
-            let Some(major) = name.strip_prefix("llvm-") else { continue };
-            let Ok(clangs) = std::fs::read_dir(llvm.path().join("lib").join("clang")) else { continue };
+            let Some(major) = name.strip_prefix("llvm-") else {
+                continue;
+            };
+            let Ok(clangs) = std::fs::read_dir(llvm.path().join("lib").join("clang")) else {
+                continue;
+            };
             for c in clangs.flatten() {
                 let inc = c.path().join("include");
                 if !inc.join("stdint.h").is_file() {
@@ -131,12 +135,20 @@ pub fn kernel_bindgen_env() -> Vec<(String, String)> {
             }
         }
     }
-    let Some((_, inc)) = best else { return Vec::new() };
-    let args = format!("--target=x86_64-unknown-none -ffreestanding -isystem {}", inc.display());
-    ["BINDGEN_EXTRA_CLANG_ARGS_x86_64-llm", "BINDGEN_EXTRA_CLANG_ARGS_x86_64_llm"]
-        .iter()
-        .map(|k| (k.to_string(), args.clone()))
-        .collect()
+    let Some((_, inc)) = best else {
+        return Vec::new();
+    };
+    let args = format!(
+        "--target=x86_64-unknown-none -ffreestanding -isystem {}",
+        inc.display()
+    );
+    [
+        "BINDGEN_EXTRA_CLANG_ARGS_x86_64-llm",
+        "BINDGEN_EXTRA_CLANG_ARGS_x86_64_llm",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), args.clone()))
+    .collect()
 }
 
 /// Whether a `libclang*.so*` is in `dir` or up to `depth` levels below.

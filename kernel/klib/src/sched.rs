@@ -22,6 +22,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// The most tasks at once (the console and the idle task included).
 pub const MAX_TASKS: usize = 32;
@@ -123,6 +124,9 @@ pub struct Scheduler {
     slots: Vec<Option<Task>>,
     current: Slot,
     next_id: u32,
+    /// Where ids come from when several tables share them (one per CPU):
+    /// then an id names one task in all of them.
+    ids: Option<&'static AtomicU32>,
     /// The virtual time of the last task chosen (never goes back).
     clock: u64,
     /// Virtual time a waking task is set behind `clock`.
@@ -137,9 +141,18 @@ impl Scheduler {
             slots: Vec::new(),
             current: 0,
             next_id: 0,
+            ids: None,
             clock: 0,
             wake_bonus: slice_cycles.saturating_mul(WEIGHT_UNIT),
         }
+    }
+
+    /// An empty table whose ids come from `ids`, shared with other tables
+    /// (so ids are unique across them).
+    pub const fn with_ids(slice_cycles: u64, ids: &'static AtomicU32) -> Scheduler {
+        let mut s = Scheduler::new(slice_cycles);
+        s.ids = Some(ids);
+        s
     }
 
     pub fn set_slice(&mut self, slice_cycles: u64) {
@@ -166,8 +179,13 @@ impl Scheduler {
         stack: u64,
     ) -> Result<(Slot, u32), Error> {
         let slot = self.free_slot()?;
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = match self.ids {
+            Some(ids) => ids.fetch_add(1, Ordering::Relaxed),
+            None => {
+                self.next_id += 1;
+                self.next_id - 1
+            }
+        };
         self.slots[slot] = Some(Task {
             id,
             name: String::from(name),
@@ -284,6 +302,39 @@ impl Scheduler {
         }
     }
 
+    /// Puts `slot` first in line: woken if it sleeps, and ahead of every
+    /// other task at the next decision (a compute-team worker that has
+    /// work). Its later share is weighted as usual.
+    pub fn prefer(&mut self, slot: Slot) {
+        let floor = self.clock.saturating_sub(self.wake_bonus);
+        let first = self
+            .tasks()
+            .filter(|&(i, t)| i != slot && matches!(t.state, State::Ready | State::Running))
+            .map(|(_, t)| t.vtime)
+            .min()
+            .unwrap_or(floor)
+            .min(floor)
+            .saturating_sub(1);
+        if let Some(t) = self.task_mut(slot) {
+            if matches!(
+                t.state,
+                State::Sleeping { .. } | State::Ready | State::Running
+            ) {
+                if t.state != State::Running {
+                    t.state = State::Ready;
+                }
+                t.vtime = t.vtime.min(first);
+            }
+        }
+    }
+
+    /// How many tasks started with [`Role::Worker`] have not finished.
+    pub fn workers(&self) -> usize {
+        self.tasks()
+            .filter(|(_, t)| t.role == Role::Worker && t.state != State::Done)
+            .count()
+    }
+
     /// Wakes every sleeper whose time has come.
     pub fn wake_due(&mut self, now_tick: u64) {
         for slot in 0..self.slots.len() {
@@ -324,6 +375,13 @@ impl Scheduler {
     pub fn runnable(&self) -> bool {
         self.tasks()
             .any(|(_, t)| t.role != Role::Idle && matches!(t.state, State::Ready | State::Running))
+    }
+
+    /// Whether a task other than the current one and the idle task waits
+    /// for the CPU.
+    pub fn others_ready(&self) -> bool {
+        self.tasks()
+            .any(|(i, t)| i != self.current && t.role != Role::Idle && t.state == State::Ready)
     }
 
     /// Chooses the task to run next (maybe the current one) and makes it
@@ -560,6 +618,46 @@ mod tests {
         assert_eq!(b, a);
         assert_ne!(id_b, id_a);
         assert!(s.find(id_a).is_none());
+    }
+
+    #[test]
+    fn a_preferred_task_runs_next_even_after_a_long_share() {
+        let (mut s, console, _) = table();
+        let (a, _) = ready(&mut s, "a", Role::Worker, 1, 0).unwrap();
+        let (w, _) = ready(&mut s, "w", Role::Service, 16, 0).unwrap();
+        s.sleep(console, u64::MAX);
+        run(&mut s, 100);
+        s.sleep(w, u64::MAX);
+        run(&mut s, 10);
+        assert_eq!(s.pick(), a);
+        assert!(!s.others_ready());
+        s.prefer(w);
+        assert!(s.others_ready());
+        assert_eq!(s.task(w).unwrap().state, State::Ready);
+        assert_eq!(s.pick(), w);
+        // Preferring the running task keeps it running; a finished task
+        // is not revived.
+        s.prefer(w);
+        assert_eq!(s.pick(), w);
+        s.exit(a);
+        s.prefer(a);
+        assert_eq!(s.task(a).unwrap().state, State::Done);
+        assert_eq!(s.workers(), 0);
+    }
+
+    #[test]
+    fn tables_sharing_ids_never_repeat_one() {
+        static IDS: AtomicU32 = AtomicU32::new(0);
+        let mut one = Scheduler::with_ids(SLICE, &IDS);
+        let mut two = Scheduler::with_ids(SLICE, &IDS);
+        let a = one.adopt("console", Role::Console, 16, 0).unwrap();
+        let b = two.adopt("worker1", Role::Service, 16, 0).unwrap();
+        let (_, c) = ready(&mut one, "x", Role::Worker, 1, 0).unwrap();
+        let (_, d) = ready(&mut two, "y", Role::Worker, 1, 0).unwrap();
+        let ids = [one.task(a).unwrap().id, two.task(b).unwrap().id, c, d];
+        assert_eq!(ids, [0, 1, 2, 3]);
+        assert!(one.find(d).is_none() && two.find(d).is_some());
+        assert_eq!(two.workers(), 1);
     }
 
     #[test]

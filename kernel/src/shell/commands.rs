@@ -130,8 +130,8 @@ fn cmd_cpu(_: &Invocation, out: &mut Output) -> Result {
     Ok(())
 }
 
-/// One line per CPU: its APIC id, what it does, its timer ticks (busy of
-/// total) and the compute-team jobs it ran.
+/// One line per CPU: its APIC id, what it does, the task it runs now, its
+/// timer ticks (busy of total) and the compute-team jobs it ran.
 fn cpu_lines(out: &mut Output) {
     use crate::arch::x86_64::percpu::{self, State};
     use core::sync::atomic::Ordering::Relaxed;
@@ -147,9 +147,12 @@ fn cpu_lines(out: &mut Output) {
         if c.state() == State::Absent {
             continue;
         }
+        let task = crate::task::sched::running_on(i)
+            .map(|t| alloc::format!("; task {t}"))
+            .unwrap_or_default();
         outln!(
             out,
-            "cpu {i}: APIC id {}, {}; busy {} of {} ticks, {} team jobs",
+            "cpu {i}: APIC id {}, {}{task}; busy {} of {} ticks, {} team jobs",
             c.apic_id.load(Relaxed),
             c.state().name(),
             c.busy_ticks.load(Relaxed),

@@ -150,7 +150,8 @@ fn create_and_spawn(text: &str, max_tokens: usize) -> Result<Started, String> {
         kv_bytes: req.kv_bytes() as u64,
     };
     KV_BYTES.store(started.kv_bytes, Ordering::Relaxed);
-    let task = sched::spawn("bg", move || run(req))?;
+    // On the boot CPU: its steps use the whole compute team.
+    let task = sched::spawn_on(0, "bg", move || run(req))?;
     // The task may already have ended (and cleared RUNNING): then this
     // does nothing.
     let _ = RUNNING.compare_exchange(RESERVED, task, Ordering::AcqRel, Ordering::Acquire);

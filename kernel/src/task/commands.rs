@@ -21,11 +21,6 @@ pub static HANDLERS: Handlers = &[
     ("test-spin", cmd_test_spin),
 ];
 
-/// CPU time from timer ticks (100 a second on every CPU).
-fn ticks_time(ticks: u64) -> String {
-    alloc::format!("{:.2} s", ticks as f64 / crate::time::TICK_HZ as f64)
-}
-
 /// One line of `/ps`: id, what, state, CPU, next run, runs, CPU time, memory.
 fn ps_row(out: &mut Output, [id, what, state, cpu, next, runs, time, mem]: [&str; 8]) {
     outln!(
@@ -34,20 +29,24 @@ fn ps_row(out: &mut Output, [id, what, state, cpu, next, runs, time, mem]: [&str
     );
 }
 
+/// Whether a row is an application processor's compute-team worker.
+fn is_worker(row: &sched::Row) -> bool {
+    row.role == Role::Service && row.name.starts_with("worker")
+}
+
 /// How `/ps` and `/kill` name a task.
 fn task_name(row: &sched::Row) -> String {
     match row.role {
         Role::Console => String::from("console"),
-        Role::Idle => String::from("idle0"),
+        Role::Idle => row.name.clone(),
+        _ if is_worker(row) => row.name.clone(),
         _ => alloc::format!("t{}", row.id),
     }
 }
 
-/// `/ps`: the tasks of CPU 0 (the console, the idle task, the job timer,
-/// job runs and other tasks), the compute worker and idle time of every
-/// other running CPU, then the jobs.
+/// `/ps`: the tasks of every CPU (the console, the compute-team workers,
+/// the idle tasks, the job timer, job runs and other tasks), then the jobs.
 fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
-    use crate::arch::x86_64::percpu::{self, State};
     ps_row(
         out,
         [
@@ -60,6 +59,7 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
             Role::Console => String::from("shell and conversation"),
             Role::Idle => String::from("idle task (halted)"),
             Role::Service if r.name == "jobs" => String::from("job timer"),
+            _ if is_worker(r) => String::from("compute-team worker"),
             _ if r.name == "bg" => String::from("background request (/bg)"),
             _ => r.name.clone(),
         };
@@ -69,7 +69,7 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
                 &task_name(r),
                 &what,
                 r.state,
-                "0",
+                &alloc::format!("{}", r.cpu),
                 "-",
                 "-",
                 &alloc::format!("{:.2} s", r.cpu_ms as f64 / 1000.0),
@@ -77,42 +77,6 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
                     "{}K",
                     (r.stack_bytes + super::bg::kv_bytes_of(r.id).unwrap_or(0)) / 1024
                 ),
-            ],
-        );
-    }
-    for (i, c) in percpu::all().iter().enumerate().skip(1) {
-        let busy_state = match c.state() {
-            State::Idle => "idle",
-            State::Working => "working",
-            _ => continue,
-        };
-        let ticks = c.ticks.load(Ordering::Relaxed);
-        let busy = c.busy_ticks.load(Ordering::Relaxed).min(ticks);
-        let cpu = alloc::format!("{i}");
-        ps_row(
-            out,
-            [
-                &alloc::format!("worker{i}"),
-                "compute-team worker",
-                busy_state,
-                &cpu,
-                "-",
-                "-",
-                &ticks_time(busy),
-                "-",
-            ],
-        );
-        ps_row(
-            out,
-            [
-                &alloc::format!("idle{i}"),
-                "idle loop (halted)",
-                "-",
-                &cpu,
-                "-",
-                "-",
-                &ticks_time(ticks - busy),
-                "-",
             ],
         );
     }
@@ -139,7 +103,7 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
                 &alloc::format!("{}", j.id),
                 &what,
                 j.state.name(),
-                "0",
+                "-",
                 &next,
                 &alloc::format!("{}", j.runs),
                 &alloc::format!("{:.3} s", j.cpu_us as f64 / 1e6),
@@ -147,13 +111,15 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
             ],
         );
     }
+    let cpus = rows.iter().map(|r| r.cpu + 1).max().unwrap_or(1);
     outln!(
         out,
-        "{} job{} of at most {}; {} tasks on CPU 0 (each job run is one), {} switches",
+        "{} job{} of at most {}; {} tasks on {cpus} CPU{} (each job run is one), {} switches",
         table.len(),
         if table.len() == 1 { "" } else { "s" },
         klib::jobs::MAX_JOBS,
         rows.len(),
+        if cpus == 1 { "" } else { "s" },
         sched::SWITCHES.load(Ordering::Relaxed)
     );
     Ok(())
@@ -338,10 +304,16 @@ fn cmd_test_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
 fn cmd_test_spin(inv: &Invocation, out: &mut Output) -> Result<(), String> {
     let n = inv.int("tasks").unwrap_or(2) as u32;
     let ids = super::spin::start(n)?;
-    let names: alloc::vec::Vec<String> = ids.iter().map(|i| alloc::format!("t{i}")).collect();
+    let names: alloc::vec::Vec<String> = ids
+        .iter()
+        .map(|&i| match sched::cpu_of(i) {
+            Some(c) => alloc::format!("t{i} (CPU {c})"),
+            None => alloc::format!("t{i} (done)"),
+        })
+        .collect();
     outln!(
         out,
-        "spinning on CPU 0 with {} lanes: {} (/kill tN stops one)",
+        "spinning with {} lanes: {} (/kill tN stops one)",
         crate::arch::x86_64::simd_lanes::kind(),
         names.join(" ")
     );

@@ -1,12 +1,22 @@
-//! Preemptive kernel tasks on the boot CPU: the task table is
-//! `klib::sched` (choice of the next task, sleep, kill flag, CPU time);
-//! the switch itself is `arch::x86_64::context`.
+//! Preemptive kernel tasks on every CPU: one task table per CPU (its run
+//! queue; `klib::sched`: choice of the next task, sleep, kill flag, CPU
+//! time), the switch itself in `arch::x86_64::context`.
 //!
 //! At boot the code running the shell becomes task "console" (weight 16)
-//! and an idle task is created; other tasks (job runs, `/spin`) have
-//! weight 1. The local APIC tick (every 10 ms) charges the running task
-//! and picks the next one: the tick is the time slice. The application
-//! processors are not scheduled: each runs its compute-team worker.
+//! on CPU 0, and each application processor's start-up flow becomes its
+//! task "workerN" (weight 16), the compute-team worker; every CPU gets an
+//! idle task. Other tasks (job runs, `/bg`, `/test-spin`) have weight 1 and
+//! go to the CPU with the fewest of them (application processors first,
+//! so CPU 0 stays with the person); a task stays on its CPU. Each CPU's
+//! local APIC tick (every 10 ms) charges its running task and picks the
+//! next one: the tick is the time slice. Task ids are unique across CPUs.
+//!
+//! A worker has priority on its CPU: it is not preempted while a team run
+//! is in progress, it parks (sleeps in the scheduler) rather than halting
+//! when it waits for work and another task wants the CPU, and the wake-up
+//! IPI of a new team run puts it first in line ([`on_wake`]), so the
+//! decoder's fork-joins do not wait for a background task's time slice.
+//! A worker that halts is charged the halted time as its CPU time.
 //!
 //! The lock rule. A task may be preempted with a spin lock held, and the
 //! choice is weighted, never strict, so the holder always runs again and
@@ -16,18 +26,19 @@
 //! tick; see [`key_lock_held`]):
 //! - locks that code takes with interrupts disabled (a task spinning with
 //!   interrupts off would never let the holder run): the page-fault path's
-//!   (memory regions, frames, page tables, the disk), and the scheduler's
-//!   own table, always taken with interrupts off and never held across a
-//!   switch;
+//!   (memory regions, frames, page tables, the disk), and the schedulers'
+//!   own tables, always taken with interrupts off, one at a time, and never
+//!   held across a switch;
 //! - the heap, the file system, the console's output (serial, screen) and
 //!   the job table, so that the console, which has priority, never waits
 //!   a slice for them.
 
-use crate::arch::x86_64::{context, cpu, percpu, stack};
+use crate::arch::x86_64::percpu::{self, MAX_CPUS};
+use crate::arch::x86_64::{context, cpu, stack};
 use crate::time;
 use alloc::boxed::Box;
 use alloc::string::String;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use klib::sched::{Role, Scheduler, Slot, State, MAX_TASKS};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
@@ -54,89 +65,159 @@ impl Table {
     fn charge_current(&mut self) -> Slot {
         let now = cpu::rdtsc();
         let cur = self.sched.current();
-        let used = now.wrapping_sub(self.since);
+        // Another CPU's TSC may be a little behind this one's.
+        let used = now.saturating_sub(self.since);
         self.sched.charge(cur, used);
         self.since = now;
         cur
     }
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
-    sched: Scheduler::new(0),
-    bodies: [const { None }; MAX_TASKS],
-    since: 0,
-});
+/// Where every table takes its task ids (unique across CPUs).
+static IDS: AtomicU32 = AtomicU32::new(0);
 
-/// Each slot's stack top (0: none yet); kept for the slot's later tasks.
-static STACKS: [AtomicU64; MAX_TASKS] = [const { AtomicU64::new(0) }; MAX_TASKS];
-static STARTED: AtomicBool = AtomicBool::new(false);
-static CONSOLE: AtomicUsize = AtomicUsize::new(0);
+/// One table per CPU: its run queue.
+static TABLES: [Mutex<Table>; MAX_CPUS] = [const {
+    Mutex::new(Table {
+        sched: Scheduler::with_ids(0, &IDS),
+        bodies: [const { None }; MAX_TASKS],
+        since: 0,
+    })
+}; MAX_CPUS];
+
+/// Each (CPU, slot)'s stack top (0: none yet); kept for the slot's later
+/// tasks.
+static STACKS: [[AtomicU64; MAX_TASKS]; MAX_CPUS] =
+    [const { [const { AtomicU64::new(0) }; MAX_TASKS] }; MAX_CPUS];
+/// Whether each CPU schedules tasks yet.
+static STARTED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Each CPU's own flow: the slot of its console (CPU 0) or worker task.
+static FLOW: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 /// Context switches since boot.
 pub static SWITCHES: AtomicU64 = AtomicU64::new(0);
 
-/// Runs `f` on the table with interrupts off (the rule for this lock).
+/// The context-table index of `slot` on CPU `c`.
+fn context_of(c: usize, slot: Slot) -> usize {
+    c * MAX_TASKS + slot
+}
+
+/// Runs `f` on CPU `c`'s table with interrupts off (the rule for these
+/// locks).
+fn with_cpu<R>(c: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    interrupts::without_interrupts(|| f(&mut TABLES[c].lock()))
+}
+
+/// Runs `f` on this CPU's table (a task never moves to another CPU).
 fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
-    interrupts::without_interrupts(|| f(&mut TABLE.lock()))
+    interrupts::without_interrupts(|| f(&mut TABLES[percpu::index()].lock()))
+}
+
+fn started_on(c: usize) -> bool {
+    STARTED[c].load(Ordering::Acquire)
+}
+
+/// Whether this CPU schedules tasks.
+fn started_here() -> bool {
+    started_on(percpu::index())
+}
+
+/// The CPUs that schedule tasks.
+fn cpus() -> impl Iterator<Item = usize> {
+    (0..MAX_CPUS).filter(|&c| started_on(c))
 }
 
 /// Makes the running code (the boot flow) task "console" and creates the
-/// idle task; from here on the tick preempts. Call once, on the boot CPU,
-/// with interrupts on.
+/// idle task of CPU 0; from here on the tick preempts there. Call once, on
+/// the boot CPU, with interrupts on. The application processors then join
+/// ([`init_ap`]).
 pub fn init(console_stack: u64) {
     context::init();
-    let slot = with(|t| {
-        t.sched.set_slice(time::tsc_hz() / time::TICK_HZ);
-        t.since = cpu::rdtsc();
-        t.sched
-            .adopt("console", Role::Console, CONSOLE_WEIGHT, console_stack)
-            .expect("an empty task table")
-    });
-    context::adopt(slot);
-    CONSOLE.store(slot, Ordering::Relaxed);
-    STARTED.store(true, Ordering::Release);
-    if let Err(e) = start("idle0", Role::Idle, TASK_WEIGHT, Box::new(idle_loop)) {
-        log::error!("tasks: no idle task ({e})");
-    }
+    adopt_flow("console", Role::Console, console_stack);
     log::info!(
-        "tasks: preemptive on CPU 0, {} ms slices; SIMD state by {} ({} bytes)",
+        "tasks: preemptive, {} ms slices; SIMD state by {} ({} bytes)",
         1000 / time::TICK_HZ,
         context::simd_save().0,
         context::simd_save().1
     );
 }
 
+/// Makes this application processor's running code (its compute-team
+/// worker) task "workerN" and creates its idle task. Call once per AP,
+/// after [`init`] ran on the boot CPU.
+pub fn init_ap(stack_bytes: u64) {
+    let c = percpu::index();
+    adopt_flow(&alloc::format!("worker{c}"), Role::Service, stack_bytes);
+}
+
+/// Records the running code as this CPU's flow task (weight 16) and
+/// starts the CPU's idle task.
+fn adopt_flow(name: &str, role: Role, stack_bytes: u64) {
+    let c = percpu::index();
+    let slot = with(|t| {
+        t.sched.set_slice(time::tsc_hz() / time::TICK_HZ);
+        t.since = cpu::rdtsc();
+        t.sched
+            .adopt(name, role, CONSOLE_WEIGHT, stack_bytes)
+            .expect("an empty task table")
+    });
+    context::adopt(context_of(c, slot));
+    FLOW[c].store(slot, Ordering::Relaxed);
+    STARTED[c].store(true, Ordering::Release);
+    let idle = alloc::format!("idle{c}");
+    if let Err(e) = start(c, &idle, Role::Idle, TASK_WEIGHT, Box::new(idle_loop)) {
+        log::error!("tasks: no idle task on CPU {c} ({e})");
+    }
+}
+
+/// Whether tasks run (on the boot CPU, at least).
 pub fn started() -> bool {
-    STARTED.load(Ordering::Acquire)
+    started_on(0)
 }
 
-/// Starts a task of weight 1 running `f`; returns its id.
+/// Starts a task of weight 1 running `f` on the CPU with the fewest such
+/// tasks (an application processor on a tie); returns its id.
 pub fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<u32, String> {
-    start(name, Role::Worker, TASK_WEIGHT, Box::new(f))
+    start(place(), name, Role::Worker, TASK_WEIGHT, Box::new(f))
 }
 
-/// Starts a kernel service (a task that `/kill` refuses).
+/// Starts a task of weight 1 on CPU `c` (the boot CPU for work that uses
+/// the whole compute team, such as a `/bg` request).
+pub fn spawn_on(c: usize, name: &str, f: impl FnOnce() + Send + 'static) -> Result<u32, String> {
+    start(c, name, Role::Worker, TASK_WEIGHT, Box::new(f))
+}
+
+/// Starts a kernel service (a task that `/kill` refuses) on the boot CPU.
 pub fn spawn_service(name: &str, f: impl FnOnce() + Send + 'static) -> Result<u32, String> {
-    start(name, Role::Service, TASK_WEIGHT, Box::new(f))
+    start(0, name, Role::Service, TASK_WEIGHT, Box::new(f))
 }
 
-fn start(name: &str, role: Role, weight: u32, body: Body) -> Result<u32, String> {
-    if !started() {
-        return Err(String::from("tasks are not running yet"));
+/// The CPU for a new task: the fewest unfinished weight-1 tasks, the
+/// highest-numbered CPU on a tie.
+fn place() -> usize {
+    cpus()
+        .map(|c| (with_cpu(c, |t| t.sched.workers()), c))
+        .min_by_key(|&(n, c)| (n, core::cmp::Reverse(c)))
+        .map_or(0, |(_, c)| c)
+}
+
+fn start(c: usize, name: &str, role: Role, weight: u32, body: Body) -> Result<u32, String> {
+    if !started_on(c) {
+        return Err(alloc::format!("tasks are not running on CPU {c}"));
     }
     // Take a slot, not runnable (starting: not even a kill wakes it) until
     // its stack and context are prepared.
-    let (slot, id) = with(|t| {
+    let (slot, id) = with_cpu(c, |t| {
         t.sched.reap();
         t.sched.spawn(name, role, weight, TASK_STACK)
     })
     .map_err(|e| alloc::format!("{e}"))?;
-    let mut top = STACKS[slot].load(Ordering::Acquire);
+    let mut top = STACKS[c][slot].load(Ordering::Acquire);
     if top == 0 {
         top = stack::allocate("task stack", TASK_STACK).as_u64();
-        STACKS[slot].store(top, Ordering::Release);
+        STACKS[c][slot].store(top, Ordering::Release);
     }
-    context::prepare(slot, x86_64::VirtAddr::new(top), task_entry);
-    with(|t| {
+    context::prepare(context_of(c, slot), x86_64::VirtAddr::new(top), task_entry);
+    with_cpu(c, |t| {
         t.bodies[slot] = Some(body);
         t.sched.start(slot);
     });
@@ -160,7 +241,7 @@ extern "C" fn task_entry() -> ! {
 pub fn exit() -> ! {
     interrupts::disable();
     {
-        let mut t = TABLE.lock();
+        let mut t = TABLES[percpu::index()].lock();
         let cur = t.sched.current();
         t.sched.exit(cur);
     }
@@ -168,35 +249,95 @@ pub fn exit() -> ! {
     unreachable!("a finished task was scheduled again")
 }
 
-/// Charges the running task, wakes due sleepers, picks the next task and
-/// switches to it. Interrupts must be off.
+/// Charges this CPU's running task, wakes its due sleepers, picks its next
+/// task and switches to it. Interrupts must be off.
 fn schedule() {
+    let c = percpu::index();
     let (from, to) = {
-        let mut t = TABLE.lock();
+        let mut t = TABLES[c].lock();
         let from = t.charge_current();
         t.sched.wake_due(time::ticks());
         (from, t.sched.pick())
     };
     if from != to {
         SWITCHES.fetch_add(1, Ordering::Relaxed);
-        context::switch(from, to);
+        context::switch(context_of(c, from), context_of(c, to));
     }
 }
 
-/// The timer tick's part (boot CPU, interrupt context, after the EOI):
-/// the time slice is over, so the next task may run.
+/// The timer tick's part (interrupt context, after the EOI): the time
+/// slice is over, so the next task may run. An application processor's
+/// worker is not preempted while a team run is in progress; when it is
+/// switched out, the next run's publisher must wake it (`wake_me`).
 pub fn on_tick() {
-    if !started() || percpu::index() != 0 || key_lock_held() {
+    if !started_here() || key_lock_held() {
         return;
     }
-    schedule();
+    let c = percpu::index();
+    let me = percpu::current();
+    let on_worker = c != 0 && with(|t| t.sched.current()) == FLOW[c].load(Ordering::Relaxed);
+    if !on_worker {
+        schedule();
+        return;
+    }
+    // Announce first, then look (the publisher sets `busy`, then looks at
+    // `wake_me`): one of the two sides sees the other.
+    let before = me.wake_me.swap(1, Ordering::SeqCst);
+    if !super::team::running() {
+        schedule();
+    }
+    me.wake_me.store(before, Ordering::SeqCst);
 }
 
-/// Whether the running code may switch to another task now: tasks run,
-/// this is the boot CPU, and no lock is held that a switched-out task must
-/// not hold.
+/// The wake-up IPI's part (interrupt context, after the EOI): on an
+/// application processor whose worker is parked or switched out, the
+/// worker has team work, so it runs next, now.
+pub fn on_wake() {
+    let c = percpu::index();
+    if c == 0 || !started_on(c) {
+        return;
+    }
+    let flow = FLOW[c].load(Ordering::Relaxed);
+    let away = with(|t| {
+        let away = t.sched.current() != flow;
+        if away {
+            t.sched.prefer(flow);
+        }
+        away
+    });
+    // With a key lock held, the next tick switches (the worker is first).
+    if away && !key_lock_held() {
+        schedule();
+    }
+}
+
+/// For an application processor's worker waiting for team work (in
+/// [`super::team`]), with interrupts off: if another task waits for this
+/// CPU, sleeps until the wake-up IPI or the next tick and returns true
+/// (interrupts still off); else returns false and the caller halts (no
+/// switch: the worker's wake-up stays as fast as a halted CPU's, and a
+/// task that wakes meanwhile gets the CPU at the next tick).
+pub fn park() -> bool {
+    let c = percpu::index();
+    if c == 0 || !started_on(c) || key_lock_held() {
+        return false;
+    }
+    {
+        let mut t = TABLES[c].lock();
+        if !t.sched.others_ready() {
+            return false;
+        }
+        let cur = t.sched.current();
+        t.sched.sleep(cur, time::ticks() + 1);
+    }
+    schedule();
+    true
+}
+
+/// Whether the running code may switch to another task now: tasks run on
+/// this CPU, and no lock is held that a switched-out task must not hold.
 pub fn may_switch() -> bool {
-    started() && percpu::index() == 0 && !key_lock_held()
+    started_here() && !key_lock_held()
 }
 
 /// Whether a lock that a preempted task must not hold is held (see the
@@ -211,15 +352,15 @@ fn key_lock_held() -> bool {
 }
 
 /// Sleeps for `ticks` timer ticks (at least until the next tick), or until
-/// woken ([`wake_console`], a kill). Before the scheduler starts it halts.
+/// woken ([`wake_console`], a kill). Where tasks do not run yet it halts.
 pub fn sleep_ticks(ticks: u64) {
-    if !started() {
+    if !started_here() {
         x86_64::instructions::hlt();
         return;
     }
     interrupts::without_interrupts(|| {
         {
-            let mut t = TABLE.lock();
+            let mut t = TABLES[percpu::index()].lock();
             let cur = t.sched.current();
             t.sched.sleep(cur, time::ticks() + ticks.max(1));
         }
@@ -240,21 +381,18 @@ pub fn wake_console() {
         return;
     }
     interrupts::without_interrupts(|| {
-        if let Some(mut t) = TABLE.try_lock() {
-            let c = CONSOLE.load(Ordering::Relaxed);
-            t.sched.wake(c);
+        if let Some(mut t) = TABLES[0].try_lock() {
+            t.sched.wake(FLOW[0].load(Ordering::Relaxed));
         }
     });
 }
 
-/// Whether the running code is the console task (or tasks are not
-/// running yet).
+/// Whether the running code is its CPU's own flow: the console task on the
+/// boot CPU, the compute-team worker elsewhere (or tasks are not running
+/// there yet).
 pub fn on_console() -> bool {
-    !started() || percpu::index() != 0 || current_slot() == CONSOLE.load(Ordering::Relaxed)
-}
-
-fn current_slot() -> Slot {
-    with(|t| t.sched.current())
+    let c = percpu::index();
+    !started_on(c) || with(|t| t.sched.current()) == FLOW[c].load(Ordering::Relaxed)
 }
 
 /// The running task's id.
@@ -268,17 +406,23 @@ pub fn current_id() -> u32 {
 /// Whether the running task was asked to stop (`/kill`). Long loops poll
 /// this and end soon after.
 pub fn killed() -> bool {
-    started() && percpu::index() == 0 && with(|t| t.sched.killed(t.sched.current()))
+    started_here() && with(|t| t.sched.killed(t.sched.current()))
+}
+
+/// The CPU whose table holds task `id`.
+pub fn cpu_of(id: u32) -> Option<usize> {
+    cpus().find(|&c| with_cpu(c, |t| t.sched.find(id).is_some()))
 }
 
 /// Asks task `id` to stop; returns its name.
 pub fn kill(id: u32) -> Result<String, String> {
-    with(|t| t.sched.kill(id).map(|k| k.name.clone())).map_err(|e| alloc::format!("{e}"))
+    let c = cpu_of(id).ok_or_else(|| alloc::format!("{}", klib::sched::Error::Unknown(id)))?;
+    with_cpu(c, |t| t.sched.kill(id).map(|k| k.name.clone())).map_err(|e| alloc::format!("{e}"))
 }
 
 /// Whether task `id` has not finished.
 pub fn alive(id: u32) -> bool {
-    with(|t| t.sched.alive(id))
+    cpus().any(|c| with_cpu(c, |t| t.sched.alive(id)))
 }
 
 /// Waits until task `id` has finished or `timeout_ms` passed; returns
@@ -297,6 +441,7 @@ pub fn join(id: u32, timeout_ms: u64) -> bool {
 /// One row of `/ps`.
 pub struct Row {
     pub id: u32,
+    pub cpu: usize,
     pub name: String,
     pub role: Role,
     pub state: &'static str,
@@ -304,35 +449,50 @@ pub struct Row {
     pub stack_bytes: u64,
 }
 
-/// Every task that has not finished, for `/ps` (the running one charged
-/// up to now). A finished task keeps its slot until the next spawn reaps
-/// it, but is not listed.
+/// Every task that has not finished, CPU by CPU, for `/ps` (the running
+/// ones charged up to now). A finished task keeps its slot until the next
+/// spawn on its CPU reaps it, but is not listed.
 pub fn rows() -> alloc::vec::Vec<Row> {
-    interrupts::without_interrupts(|| {
-        let mut t = TABLE.lock();
-        t.charge_current();
-        let per_ms = (time::tsc_hz() / 1000).max(1);
-        t.sched
-            .tasks()
-            .filter(|(_, k)| k.state != State::Done)
-            .map(|(_, k)| Row {
-                id: k.id,
-                name: k.name.clone(),
-                role: k.role,
-                state: k.state.name(),
-                cpu_ms: k.cycles / per_ms,
-                stack_bytes: k.stack_bytes,
-            })
-            .collect()
-    })
+    let per_ms = (time::tsc_hz() / 1000).max(1);
+    let mut rows = alloc::vec::Vec::new();
+    for c in cpus() {
+        with_cpu(c, |t| {
+            t.charge_current();
+            rows.extend(
+                t.sched
+                    .tasks()
+                    .filter(|(_, k)| k.state != State::Done)
+                    .map(|(_, k)| Row {
+                        id: k.id,
+                        cpu: c,
+                        name: k.name.clone(),
+                        role: k.role,
+                        state: k.state.name(),
+                        cpu_ms: k.cycles / per_ms,
+                        stack_bytes: k.stack_bytes,
+                    }),
+            )
+        });
+    }
+    rows
 }
 
-/// The idle task: halts until an interrupt while nothing else can run.
+/// The name of the task CPU `c` runs now, for `/cpu`.
+pub fn running_on(c: usize) -> Option<String> {
+    if !started_on(c) {
+        return None;
+    }
+    with_cpu(c, |t| t.sched.task(t.sched.current()).map(|k| k.name.clone()))
+}
+
+/// The idle task: halts until an interrupt while nothing else can run on
+/// its CPU.
 fn idle_loop() {
     let me = percpu::current();
+    let c = me.index();
     loop {
         interrupts::disable();
-        let runnable = TABLE.lock().sched.runnable();
+        let runnable = TABLES[c].lock().sched.runnable();
         if runnable {
             schedule();
             interrupts::enable();
@@ -343,7 +503,7 @@ fn idle_loop() {
             me.sleeping.store(0, Ordering::Relaxed);
             // Wake sleepers whose time came with this interrupt.
             interrupts::without_interrupts(|| {
-                TABLE.lock().sched.wake_due(time::ticks());
+                TABLES[c].lock().sched.wake_due(time::ticks());
             });
         }
     }

@@ -22,7 +22,7 @@ const BASES: u32 = 16;
 /// started together differ).
 static NEXT_BASE: AtomicU32 = AtomicU32::new(0);
 
-/// Starts `n` spinning tasks on the boot CPU; returns their ids.
+/// Starts `n` spinning tasks (placed like any task); returns their ids.
 pub fn start(n: u32) -> Result<Vec<u32>, alloc::string::String> {
     let mut ids = Vec::new();
     for _ in 0..n {

@@ -117,7 +117,7 @@ impl Team for CpuTeam {
 
     fn run(&self, job: &(dyn Fn(usize) + Sync)) {
         let n = size();
-        if n <= 1 || percpu::index() != 0 || SHARED.busy.swap(true, Ordering::Acquire) {
+        if n <= 1 || percpu::index() != 0 || SHARED.busy.swap(true, Ordering::SeqCst) {
             // Same work, same result, on this CPU alone.
             (0..n).for_each(job);
             return;
@@ -130,7 +130,8 @@ impl Team for CpuTeam {
         SHARED.generation.fetch_add(1, Ordering::SeqCst);
         for w in 1..n {
             let c = SHARED.cpu_of[w].load(Ordering::Relaxed);
-            if percpu::cpu(c).sleeping.load(Ordering::SeqCst) != 0 {
+            // After `busy` and the generation (see `sched::on_tick`).
+            if percpu::cpu(c).wake_me.load(Ordering::SeqCst) != 0 {
                 smp::wake(c);
             }
         }
@@ -148,11 +149,24 @@ impl Team for CpuTeam {
     }
 }
 
+/// Whether a team run is in progress (an application processor's worker
+/// is then not preempted).
+pub fn running() -> bool {
+    SHARED.busy.load(Ordering::SeqCst)
+}
+
 /// An application processor's life after start-up: run its share of each
-/// published job.
-pub fn worker_loop(me: &'static PerCpu) -> ! {
+/// published job. Once the boot CPU schedules tasks, this flow becomes the
+/// CPU's worker task and other tasks run here while it waits.
+pub fn worker_loop(me: &'static PerCpu, stack_bytes: u64) -> ! {
     let c = me.index();
     let mut seen = SHARED.generation.load(Ordering::Acquire);
+    // No run is published before the boot CPU's scheduler starts (the
+    // model loads later); one that were would be seen below all the same.
+    while !super::sched::started() {
+        x86_64::instructions::hlt();
+    }
+    super::sched::init_ap(stack_bytes);
     loop {
         seen = wait_for_next(me, seen);
         let w = SHARED.worker_of[c].load(Ordering::Acquire);
@@ -170,7 +184,7 @@ pub fn worker_loop(me: &'static PerCpu) -> ! {
         me.jobs.fetch_add(1, Ordering::Relaxed);
         me.set_state(State::Idle);
         if SHARED.remaining.fetch_sub(1, Ordering::SeqCst) == 1
-            && percpu::cpu(0).sleeping.load(Ordering::SeqCst) != 0
+            && percpu::cpu(0).wake_me.load(Ordering::SeqCst) != 0
         {
             smp::wake(0);
         }
@@ -185,10 +199,11 @@ fn wait_for_next(me: &PerCpu, seen: u64) -> u64 {
     })
 }
 
-/// Waits until `ready` gives a value: spins for [`spin_us`], then halts (the
-/// other side sends a wake-up IPI when it sees `me.sleeping`; the timer
-/// tick is the fallback). With interrupts off it only spins. Halting
-/// matters under emulation: a halted vCPU gives its host thread back.
+/// Waits until `ready` gives a value: spins for [`spin_us`], then halts, or
+/// on an application processor with tasks parks so they run (the other
+/// side sends a wake-up IPI when it sees `me.wake_me`; the timer tick is
+/// the fallback). With interrupts off it only spins. Halting matters under
+/// emulation: a halted vCPU gives its host thread back.
 fn wait_until<T>(me: &PerCpu, ready: impl Fn() -> Option<T>) -> T {
     let spin_cycles = time::tsc_hz() / 1_000_000 * spin_us();
     let start = cpu::rdtsc();
@@ -205,17 +220,24 @@ fn wait_until<T>(me: &PerCpu, ready: impl Fn() -> Option<T>) -> T {
     }
     loop {
         x86_64::instructions::interrupts::disable();
-        me.sleeping.store(1, Ordering::SeqCst);
+        me.wake_me.store(1, Ordering::SeqCst);
         if let Some(v) = ready() {
-            me.sleeping.store(0, Ordering::SeqCst);
+            me.wake_me.store(0, Ordering::SeqCst);
             x86_64::instructions::interrupts::enable();
             return v;
         }
-        // `sti; hlt`: an IPI sent after the check above still wakes us.
         STATS.halts.fetch_add(1, Ordering::Relaxed);
-        x86_64::instructions::interrupts::enable_and_hlt();
-        me.sleeping.store(0, Ordering::SeqCst);
+        // Parked with interrupts off: the IPI is taken once another task
+        // (or the idle task) enables them, and makes this one run next.
+        if !super::sched::park() {
+            // `sti; hlt`: an IPI sent after the check above still wakes us.
+            me.sleeping.store(1, Ordering::SeqCst);
+            x86_64::instructions::interrupts::enable_and_hlt();
+            me.sleeping.store(0, Ordering::SeqCst);
+        }
+        x86_64::instructions::interrupts::enable();
         if let Some(v) = ready() {
+            me.wake_me.store(0, Ordering::SeqCst);
             return v;
         }
     }

@@ -81,7 +81,7 @@ pub fn data_image(test: &str, size: usize, files: &[(&str, &[u8])]) -> PathBuf {
 }
 
 /// The line `/ps` ends with.
-pub const PS_END: &str = "tasks on CPU 0 (each job run is one)";
+pub const PS_END: &str = "(each job run is one)";
 
 /// Types `/ps` and returns its output (jobs may print before it), up to
 /// the prompt after it (jobs print only once that prompt is shown).

@@ -8,11 +8,13 @@
 //! voluntary ones (yield, sleep) and the preemptive ones (from the timer
 //! interrupt, where the interrupted code may have live YMM registers).
 //!
-//! Contexts live in a fixed table indexed by the scheduler's slot number,
-//! so callers name tasks by slot and never hold pointers into it.
+//! Contexts live in a fixed table, one row of slots per CPU (the caller
+//! passes `cpu * MAX_TASKS + slot`), so callers name tasks by index and
+//! never hold pointers into it. A context is only switched by its own CPU.
 
 use super::entry::MXCSR_INIT;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use super::percpu::MAX_CPUS;
 use klib::sched::MAX_TASKS;
 use x86_64::VirtAddr;
 
@@ -23,12 +25,12 @@ struct Context {
     area: AtomicPtr<u8>,
 }
 
-static CONTEXTS: [Context; MAX_TASKS] = [const {
+static CONTEXTS: [Context; MAX_TASKS * MAX_CPUS] = [const {
     Context {
         rsp: AtomicU64::new(0),
         area: AtomicPtr::new(core::ptr::null_mut()),
     }
-}; MAX_TASKS];
+}; MAX_TASKS * MAX_CPUS];
 
 /// The XSAVE requested-feature mask (XCR0), read as two dwords by the
 /// switch code.
@@ -149,8 +151,9 @@ pub fn switch(from: usize, to: usize) {
     if USE_XSAVE.load(Ordering::Relaxed) {
         // SAFETY: both areas are 64-byte aligned and AREA_SIZE long; the
         // target's stack holds the frame `prepare` or an earlier switch
-        // left; interrupts are off and only this CPU schedules, so no one
-        // else touches either context meanwhile.
+        // left; interrupts are off and both contexts belong to this CPU's
+        // table (only it switches them), so no one else touches either
+        // meanwhile.
         unsafe { switch_xsave(save_rsp, load_rsp, save_area, load_area) }
     } else {
         // SAFETY: as above (FXSAVE needs 16-byte alignment and 512 bytes).

@@ -18,7 +18,8 @@ pub mod vector {
     pub const PIC_BASE: u8 = 0x20;
     pub const APIC_TIMER: u8 = 0x30;
     pub const COM1: u8 = 0x31;
-    /// Wakes a halted CPU (compute-team work is waiting); does nothing else.
+    /// Compute-team work is waiting: wakes a halted CPU and makes a parked
+    /// or switched-out worker task run next.
     pub const WAKE: u8 = 0x32;
     /// First of the vectors handed out by [`super::register_handler`].
     pub const DYNAMIC_BASE: u8 = 0x40;
@@ -101,12 +102,14 @@ fn dispatch_dynamic(i: usize) {
 extern "x86-interrupt" fn apic_timer(_: InterruptStackFrame) {
     crate::time::on_timer_tick();
     apic::eoi();
-    // The time slice is over: maybe switch tasks (boot CPU only).
+    // The time slice is over: maybe switch tasks.
     crate::task::sched::on_tick();
 }
 
 extern "x86-interrupt" fn wake(_: InterruptStackFrame) {
     apic::eoi();
+    // Team work for this CPU's worker: it runs next.
+    crate::task::sched::on_wake();
 }
 
 extern "x86-interrupt" fn com1(_: InterruptStackFrame) {

@@ -62,8 +62,13 @@ pub struct PerCpu {
     /// The local APIC id (as the CPU reads it itself once running).
     pub apic_id: AtomicU32,
     state: AtomicU8,
-    /// Halted waiting for work: a wake-up IPI is needed.
+    /// Halted (for the tick's idle accounting).
     pub sleeping: AtomicU8,
+    /// The CPU's own flow (the console on CPU 0, the compute-team worker
+    /// elsewhere) will not see new team work by itself: it is halted,
+    /// parked, or switched out for another task. Whoever publishes work
+    /// for it sends a wake-up IPI.
+    pub wake_me: AtomicU8,
     /// Local APIC timer interrupts taken.
     pub ticks: AtomicU64,
     /// Of those, how many arrived while the CPU was not halted.
@@ -79,6 +84,7 @@ impl PerCpu {
             apic_id: AtomicU32::new(0),
             state: AtomicU8::new(State::Absent as u8),
             sleeping: AtomicU8::new(0),
+            wake_me: AtomicU8::new(0),
             ticks: AtomicU64::new(0),
             busy_ticks: AtomicU64::new(0),
             jobs: AtomicU64::new(0),

@@ -11,7 +11,8 @@
 //! before any Rust code runs), takes the stack the boot CPU prepared and
 //! calls [`ap_entry`], which loads the AP's own GDT/TSS (with IST stacks),
 //! the IDT, its GS base (per-CPU data), its local APIC and timer, and
-//! becomes a compute-team worker.
+//! becomes a compute-team worker, and, once the boot CPU schedules, that
+//! CPU's worker task beside which other tasks run (`task::sched`).
 //!
 //! The APs are started one after the other; each has a timeout, and one
 //! that does not answer is reported and skipped. A CPU claims the
@@ -30,7 +31,7 @@ use x86_64::registers::model_specific::Efer;
 use x86_64::{PhysAddr, VirtAddr};
 
 /// Each AP's kernel stack (it runs the compute team's jobs).
-const AP_STACK: u64 = 1024 * 1024;
+pub const AP_STACK: u64 = 1024 * 1024;
 /// Each AP's IST stacks (double fault, NMI, machine check).
 const AP_IST_STACK: u64 = 32 * 1024;
 /// How long an AP has to answer its start-up IPIs (TCG on a loaded host
@@ -339,7 +340,7 @@ extern "C" fn ap_entry(index: usize) -> ! {
     time::start_ap_timer();
     me.set_state(State::Idle);
     x86_64::instructions::interrupts::enable();
-    crate::task::team::worker_loop(me)
+    crate::task::team::worker_loop(me, AP_STACK)
 }
 
 /// Wakes CPU `index` from `hlt` (it is waiting for compute-team work).
