@@ -11,6 +11,9 @@
 //! local APIC tick (every 10 ms) charges its running task and picks the
 //! next one: the tick is the time slice. Task ids are unique across CPUs.
 //!
+//! A task started, killed or woken from another CPU makes its CPU choose
+//! at once (the reschedule IPI, [`on_resched`]), not at its next tick.
+//!
 //! A worker has priority on its CPU: it is not preempted while a team run
 //! is in progress, it parks (sleeps in the scheduler) rather than halting
 //! when it waits for work and another task wants the CPU, and the wake-up
@@ -34,7 +37,7 @@
 //!   a slice for them.
 
 use crate::arch::x86_64::percpu::{self, MAX_CPUS};
-use crate::arch::x86_64::{context, cpu, stack};
+use crate::arch::x86_64::{context, cpu, smp, stack};
 use crate::time;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -221,7 +224,22 @@ fn start(c: usize, name: &str, role: Role, weight: u32, body: Body) -> Result<u3
         t.bodies[slot] = Some(body);
         t.sched.start(slot);
     });
+    kick(c);
     Ok(id)
+}
+
+/// Makes CPU `c` choose its next task now if it is not this CPU (a task
+/// there became runnable); this CPU's own tick or switch sees it anyway.
+fn kick(c: usize) {
+    if c != percpu::index() && started_on(c) {
+        smp::resched(c);
+    }
+}
+
+/// The reschedule IPI's part (interrupt context, after the EOI): a task
+/// on this CPU became runnable, so choose now, by the tick's rules.
+pub fn on_resched() {
+    on_tick();
 }
 
 /// Where every task starts (interrupts off, as the switch left them).
@@ -385,6 +403,8 @@ pub fn wake_console() {
             t.sched.wake(FLOW[0].load(Ordering::Relaxed));
         }
     });
+    // From a task on another CPU (a job's output, a reminder): at once.
+    kick(0);
 }
 
 /// Whether the running code is its CPU's own flow: the console task on the
@@ -417,7 +437,11 @@ pub fn cpu_of(id: u32) -> Option<usize> {
 /// Asks task `id` to stop; returns its name.
 pub fn kill(id: u32) -> Result<String, String> {
     let c = cpu_of(id).ok_or_else(|| alloc::format!("{}", klib::sched::Error::Unknown(id)))?;
-    with_cpu(c, |t| t.sched.kill(id).map(|k| k.name.clone())).map_err(|e| alloc::format!("{e}"))
+    let name = with_cpu(c, |t| t.sched.kill(id).map(|k| k.name.clone()))
+        .map_err(|e| alloc::format!("{e}"))?;
+    // A sleeping task was woken to see its flag.
+    kick(c);
+    Ok(name)
 }
 
 /// Whether task `id` has not finished.

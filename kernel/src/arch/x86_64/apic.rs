@@ -98,8 +98,14 @@ pub enum Ipi {
 
 const ICR_DELIVERY_PENDING: u32 = 1 << 12;
 
-/// Sends an inter-processor interrupt to the CPU with local APIC id `dest`.
+/// Sends an inter-processor interrupt to the CPU with local APIC id `dest`
+/// (with interrupts off: in xAPIC mode the two ICR writes must not be
+/// split by an interrupt handler that sends one too).
 pub fn send_ipi(dest: u32, ipi: Ipi) {
+    x86_64::instructions::interrupts::without_interrupts(|| send_ipi_now(dest, ipi))
+}
+
+fn send_ipi_now(dest: u32, ipi: Ipi) {
     const LEVEL_ASSERT: u32 = 1 << 14;
     let low = match ipi {
         Ipi::Fixed(v) => v as u32 | LEVEL_ASSERT,

@@ -21,6 +21,9 @@ pub mod vector {
     /// Compute-team work is waiting: wakes a halted CPU and makes a parked
     /// or switched-out worker task run next.
     pub const WAKE: u8 = 0x32;
+    /// A task on this CPU was started or woken by another CPU: choose the
+    /// next task now rather than at the next tick.
+    pub const RESCHED: u8 = 0x33;
     /// First of the vectors handed out by [`super::register_handler`].
     pub const DYNAMIC_BASE: u8 = 0x40;
     pub const DYNAMIC_COUNT: usize = 16;
@@ -59,6 +62,7 @@ pub fn init() {
         idt[vector::APIC_TIMER].set_handler_fn(apic_timer);
         idt[vector::COM1].set_handler_fn(com1);
         idt[vector::WAKE].set_handler_fn(wake);
+        idt[vector::RESCHED].set_handler_fn(resched);
         let stubs: [Handler; vector::DYNAMIC_COUNT] =
             dynamic_stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
         for (i, stub) in stubs.into_iter().enumerate() {
@@ -110,6 +114,11 @@ extern "x86-interrupt" fn wake(_: InterruptStackFrame) {
     apic::eoi();
     // Team work for this CPU's worker: it runs next.
     crate::task::sched::on_wake();
+}
+
+extern "x86-interrupt" fn resched(_: InterruptStackFrame) {
+    apic::eoi();
+    crate::task::sched::on_resched();
 }
 
 extern "x86-interrupt" fn com1(_: InterruptStackFrame) {

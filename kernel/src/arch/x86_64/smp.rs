@@ -345,8 +345,18 @@ extern "C" fn ap_entry(index: usize) -> ! {
 
 /// Wakes CPU `index` from `hlt` (it is waiting for compute-team work).
 pub fn wake(index: usize) {
+    send_fixed(index, idt::vector::WAKE);
+}
+
+/// Makes CPU `index` choose its next task now (a task there was started or
+/// woken from this CPU).
+pub fn resched(index: usize) {
+    send_fixed(index, idt::vector::RESCHED);
+}
+
+fn send_fixed(index: usize, vector: u8) {
     let id = percpu::cpu(index)
         .apic_id
         .load(core::sync::atomic::Ordering::Acquire);
-    apic::send_ipi(id, Ipi::Fixed(idt::vector::WAKE));
+    apic::send_ipi(id, Ipi::Fixed(vector));
 }
