@@ -59,14 +59,6 @@ const PLACEHOLDERS: &[&str] = &[
     "new_name",
 ];
 
-/// Words that give a length of time.
-const TIME_WORDS: &[&str] = &[
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "sixty", "ninety", "hundred",
-    "half", "quarter", "couple", "ms", "sec", "secs", "second", "seconds", "min", "mins", "minute",
-    "minutes", "hour", "hours", "hr", "hrs", "day", "days",
-];
-
 /// An argument the person never mentioned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ungrounded {
@@ -149,7 +141,7 @@ fn duration_grounded(context: &str) -> bool {
     context.chars().any(|c| c.is_ascii_digit())
         || context
             .split(|c: char| !c.is_alphabetic())
-            .any(|w| TIME_WORDS.contains(&w))
+            .any(super::schedule::is_time_word)
 }
 
 /// The first argument of `inv` that `context` (the user turns of the

@@ -59,6 +59,16 @@ fn unit(w: &str) -> Option<(&'static str, u64)> {
     })
 }
 
+/// Whether word `w` (lower case) gives a length of time: a number word
+/// other than `a`/`an`, a unit word longer than one letter, or `hundred`,
+/// `half`, `quarter`, `couple` (the grounding of duration arguments uses
+/// the same words as scheduling).
+pub(crate) fn is_time_word(w: &str) -> bool {
+    (w.len() > 2 && NUMBERS.iter().any(|(n, _)| *n == w))
+        || (w.len() > 1 && unit(w).is_some())
+        || matches!(w, "hundred" | "half" | "quarter" | "couple")
+}
+
 fn number(w: &str) -> Option<u64> {
     if !w.is_empty() && w.len() <= 6 && w.bytes().all(|b| b.is_ascii_digit()) {
         return w.parse().ok();
