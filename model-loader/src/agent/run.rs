@@ -317,6 +317,13 @@ impl Agent {
                         *inv = s;
                     }
                 }
+                if let Some(r) = schedule::trimmed_reminder(self.registry, inv) {
+                    os.show(&format!(
+                        "(the reminder's text without the request's own words: {})",
+                        r.command_line()
+                    ));
+                    *inv = r;
+                }
             }
             if let Some(why) = self.skip_reason(&parsed, &out.calls) {
                 os.show(&format!("({why})"));

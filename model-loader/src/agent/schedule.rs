@@ -7,11 +7,16 @@
 //! ("Shut the machine down in 10 minutes" → `/shutdown`): run as written,
 //! that would do now what the person wanted later. Calls that already
 //! take a time (`/remind`, `/after`, `/every`) are left as they are.
+//!
+//! The same words trim a reminder's text the model copied from the request
+//! ("ping me in ten minutes to check the oven" → "check the oven"; see
+//! [`trimmed_reminder`]).
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use klib::registry::value::{format_duration, parse_duration};
 use klib::registry::{Invocation, Kind, Registry};
 
 /// When the person wants a command run.
@@ -92,6 +97,112 @@ fn duration_at(words: &[&str], i: usize, bare_unit: bool) -> Option<String> {
     let n = number(&w[..split])?;
     let (u, k) = unit(&w[split..])?;
     (n > 0).then(|| format!("{}{u}", n * k))
+}
+
+/// How many of `words` from `i` the duration [`duration_at`] reads.
+fn duration_len(words: &[&str], i: usize) -> usize {
+    let two = number(words[i]).is_some() && words.get(i + 1).is_some_and(|w| unit(w).is_some());
+    if two {
+        2
+    } else {
+        1
+    }
+}
+
+/// The words (start, end) of the phrase in `words` that says when, once,
+/// after `ms` milliseconds: `in D`, `after D`, `D from now`, `D later`.
+fn delay_phrase(words: &[&str], ms: u64) -> Option<(usize, usize)> {
+    let is = |d: Option<String>| d.as_deref().and_then(parse_duration) == Some(ms);
+    for (i, &w) in words.iter().enumerate() {
+        match w {
+            "in" | "after" if is(duration_at(words, i + 1, false)) => {
+                return Some((i, i + 1 + duration_len(words, i + 1)));
+            }
+            "from" | "later" => {
+                let end = if w == "from" {
+                    if words.get(i + 1) != Some(&"now") {
+                        continue;
+                    }
+                    i + 2
+                } else {
+                    i + 1
+                };
+                for start in [i.saturating_sub(2), i.saturating_sub(1)] {
+                    if start < i
+                        && start + duration_len(words, start) == i
+                        && is(duration_at(words, start, false))
+                    {
+                        return Some((start, end));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A reminder's text without the request's own words when the model copied
+/// them: a leading `remind me` (`ping`, `tell`, `alert`, `notify`), the
+/// phrase that gives the call's own delay, and a `to`/`that`/`about` left
+/// in front. `None` when there is nothing to trim or nothing would be
+/// left. Another time in the text ("the pizza is done in 5 minutes", with
+/// a 10-minute delay) stays.
+pub fn reminder_text(text: &str, delay_ms: u64) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let norm: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    let n: Vec<&str> = norm.iter().map(String::as_str).collect();
+    let mut keep: Vec<bool> = alloc::vec![true; words.len()];
+    let lead = usize::from(n.first() == Some(&"please"));
+    if matches!(
+        n.get(lead),
+        Some(&("remind" | "ping" | "tell" | "alert" | "notify"))
+    ) && n.get(lead + 1) == Some(&"me")
+    {
+        keep[..lead + 2].fill(false);
+    }
+    if let Some((a, b)) = delay_phrase(&n, delay_ms) {
+        keep[a..b].fill(false);
+    }
+    if keep.iter().all(|&k| k) {
+        return None;
+    }
+    let mut rest: Vec<usize> = (0..words.len()).filter(|&i| keep[i]).collect();
+    while rest
+        .first()
+        .is_some_and(|&i| matches!(n[i], "to" | "that" | "about" | ""))
+    {
+        rest.remove(0);
+    }
+    let kept: Vec<&str> = rest.iter().map(|&i| words[i]).collect();
+    let out = kept
+        .join(" ")
+        .trim_end_matches([',', ':', ';', ' '])
+        .to_string();
+    (!out.is_empty()).then_some(out)
+}
+
+/// The `/remind` call `inv` with its text trimmed by [`reminder_text`], if
+/// anything was trimmed.
+pub fn trimmed_reminder(reg: &Registry, inv: &Invocation) -> Option<Invocation> {
+    if inv.name() != "remind" {
+        return None;
+    }
+    let delay = inv.spec.args.first()?.name;
+    let ms = inv.millis(delay)?;
+    let text = reminder_text(inv.str("text")?, ms)?;
+    reg.invocation(
+        "remind",
+        &[(delay, &format_duration(ms)), ("text", &text)],
+        false,
+    )
+    .ok()
 }
 
 /// When `request` says to run something: `every D`, `in D`, `after D`,
@@ -177,6 +288,50 @@ mod tests {
         assert_eq!(when("Every file in /drafts"), None);
         assert_eq!(when("in 0 minutes"), None);
         assert_eq!(when("Is it in the inbox?"), None);
+    }
+
+    #[test]
+    fn copied_reminder_texts_are_trimmed_to_what_to_remind_of() {
+        let t = |text: &str, ms: u64| reminder_text(text, ms);
+        let min = 60_000;
+        assert_eq!(
+            t("ping me in ten minutes to check the oven", 10 * min).as_deref(),
+            Some("check the oven")
+        );
+        assert_eq!(
+            t("The meeting starts in 45 minutes.", 45 * min).as_deref(),
+            Some("The meeting starts")
+        );
+        assert_eq!(
+            t("Remind me to call mom in an hour", 60 * min).as_deref(),
+            Some("call mom")
+        );
+        assert_eq!(
+            t("take the laundry out 2 hours from now", 120 * min).as_deref(),
+            Some("take the laundry out")
+        );
+        assert_eq!(
+            t("please remind me that the tea is ready", 5 * min).as_deref(),
+            Some("the tea is ready")
+        );
+        // Nothing copied, another time than the delay, or nothing left.
+        assert_eq!(t("check the oven", 10 * min), None);
+        assert_eq!(t("the pizza is done in 5 minutes", 10 * min), None);
+        assert_eq!(t("remind me in 10m", 10 * min), None);
+        // Through the registry: the call keeps its delay.
+        let call = parse_call(
+            &REGISTRY,
+            r#"{"name": "remind", "arguments": {"delay": "10m", "text": "ping me in ten minutes to check the oven"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            trimmed_reminder(&REGISTRY, &call)
+                .map(|i| i.command_line())
+                .as_deref(),
+            Some("/remind 10m check the oven")
+        );
+        let mem = parse_call(&REGISTRY, r#"{"name": "mem", "arguments": {}}"#).unwrap();
+        assert!(trimmed_reminder(&REGISTRY, &mem).is_none());
     }
 
     #[test]
