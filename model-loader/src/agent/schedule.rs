@@ -181,10 +181,8 @@ pub fn reminder_text(text: &str, delay_ms: u64) -> Option<String> {
         rest.remove(0);
     }
     let kept: Vec<&str> = rest.iter().map(|&i| words[i]).collect();
-    let out = kept
-        .join(" ")
-        .trim_end_matches([',', ':', ';', ' '])
-        .to_string();
+    let joined = kept.join(" ");
+    let out = String::from(joined.trim_end_matches([',', ':', ';', ' ']));
     (!out.is_empty()).then_some(out)
 }
 
