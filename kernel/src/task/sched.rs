@@ -19,7 +19,7 @@
 //! when it waits for work and another task wants the CPU, and the wake-up
 //! IPI of a new team run puts it first in line ([`on_wake`]), so the
 //! decoder's fork-joins do not wait for a background task's time slice.
-//! A worker that halts is charged the halted time as its CPU time.
+//! Time a worker spends halted in place is charged to the idle task.
 //!
 //! The lock rule. A task may be preempted with a spin lock held, and the
 //! choice is weighted, never strict, so the holder always runs again and
@@ -60,6 +60,9 @@ struct Table {
     bodies: [Option<Body>; MAX_TASKS],
     /// TSC when the current task was switched in (or last charged).
     since: u64,
+    /// The CPU of this table and the slot of its idle task.
+    cpu: usize,
+    idle: Option<Slot>,
 }
 
 impl Table {
@@ -70,7 +73,14 @@ impl Table {
         let cur = self.sched.current();
         // Another CPU's TSC may be a little behind this one's.
         let used = now.saturating_sub(self.since);
-        self.sched.charge(cur, used);
+        // A flow task halted in place (the worker waiting for team work
+        // with no other task to run) is idle: the time is the idle task's.
+        let halted = percpu::cpu(self.cpu).sleeping.load(Ordering::Relaxed) != 0;
+        let to = match self.idle {
+            Some(idle) if halted => idle,
+            _ => cur,
+        };
+        self.sched.charge(to, used);
         self.since = now;
         cur
     }
@@ -85,6 +95,8 @@ static TABLES: [Mutex<Table>; MAX_CPUS] = [const {
         sched: Scheduler::with_ids(0, &IDS),
         bodies: [const { None }; MAX_TASKS],
         since: 0,
+        cpu: 0,
+        idle: None,
     })
 }; MAX_CPUS];
 
@@ -159,6 +171,7 @@ fn adopt_flow(name: &str, role: Role, stack_bytes: u64) {
     let slot = with(|t| {
         t.sched.set_slice(time::tsc_hz() / time::TICK_HZ);
         t.since = cpu::rdtsc();
+        t.cpu = c;
         t.sched
             .adopt(name, role, CONSOLE_WEIGHT, stack_bytes)
             .expect("an empty task table")
@@ -167,8 +180,9 @@ fn adopt_flow(name: &str, role: Role, stack_bytes: u64) {
     FLOW[c].store(slot, Ordering::Relaxed);
     STARTED[c].store(true, Ordering::Release);
     let idle = alloc::format!("idle{c}");
-    if let Err(e) = start(c, &idle, Role::Idle, TASK_WEIGHT, Box::new(idle_loop)) {
-        log::error!("tasks: no idle task on CPU {c} ({e})");
+    match start(c, &idle, Role::Idle, TASK_WEIGHT, Box::new(idle_loop)) {
+        Ok(id) => with(|t| t.idle = t.sched.find(id)),
+        Err(e) => log::error!("tasks: no idle task on CPU {c} ({e})"),
     }
 }
 
