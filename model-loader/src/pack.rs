@@ -27,6 +27,10 @@
 //!           u64 backend-name length, bytes   (the engine backend that computed it)
 //!           u64 token count, u32 ids
 //!           u64 KV length, KV bytes          (`KvCache::serialize`)
+//!           optional: u64 length, f32 values (the agent's name prior:
+//!                     log-probabilities over the vocabulary, see
+//!                     `agent::decode::Grammar::prior`; absent in packs
+//!                     written before it existed)
 //! ```
 
 use alloc::string::String;
@@ -188,6 +192,9 @@ pub struct Prefix<'a> {
     pub backend: &'a str,
     pub tokens: Vec<u32>,
     pub kv: &'a [u8],
+    /// The agent's name prior for this system prompt, as little-endian
+    /// f32 (empty when the pack has none).
+    pub prior: &'a [u8],
 }
 
 impl<'a> Prefix<'a> {
@@ -215,12 +222,33 @@ impl<'a> Prefix<'a> {
             .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
             .collect();
         let kv = r.section()?;
+        let prior = if r.pos < r.b.len() { r.section()? } else { &[] };
+        if prior.len() % 4 != 0 {
+            return Err(PackError::BadPrefix("prior is not a whole number of f32"));
+        }
         Ok(Prefix {
             text,
             backend,
             tokens,
             kv,
+            prior,
         })
+    }
+
+    /// The name prior as log-probabilities, if the pack has one for a
+    /// vocabulary of `n_vocab` tokens.
+    pub fn prior_logprobs(&self, n_vocab: usize) -> Option<Vec<f32>> {
+        (self.prior.len() == n_vocab * 4 && n_vocab > 0).then(|| {
+            self.prior
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        })
+    }
+
+    /// `logprobs` as the bytes of [`Prefix::prior`].
+    pub fn prior_bytes(logprobs: &[f32]) -> Vec<u8> {
+        logprobs.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
 
     /// Encodes a prefix section.
@@ -239,6 +267,10 @@ impl<'a> Prefix<'a> {
         }
         b.extend_from_slice(&(self.kv.len() as u64).to_le_bytes());
         b.extend_from_slice(self.kv);
+        if !self.prior.is_empty() {
+            b.extend_from_slice(&(self.prior.len() as u64).to_le_bytes());
+            b.extend_from_slice(self.prior);
+        }
         b
     }
 }
@@ -321,11 +353,33 @@ mod tests {
             backend: "avx2",
             tokens: alloc::vec![7, 8, 9],
             kv: &kv,
+            prior: &[],
         };
         let bytes = p.to_bytes();
         assert_eq!(Prefix::parse(&bytes).unwrap(), p);
+        assert_eq!(p.prior_logprobs(2), None);
         for n in 0..bytes.len() {
             assert!(Prefix::parse(&bytes[..n]).is_err(), "truncated to {n}");
         }
+        // With a name prior: it round-trips; cut inside it, the section
+        // is an error; cut before it, a section without one.
+        let prior = Prefix::prior_bytes(&[-0.5, -2.25]);
+        let q = Prefix {
+            prior: &prior,
+            ..p.clone()
+        };
+        let with = q.to_bytes();
+        assert_eq!(Prefix::parse(&with).unwrap(), q);
+        assert_eq!(q.prior_logprobs(2), Some(alloc::vec![-0.5, -2.25]));
+        assert_eq!(q.prior_logprobs(3), None);
+        for n in bytes.len() + 1..with.len() {
+            assert!(Prefix::parse(&with[..n]).is_err(), "truncated to {n}");
+        }
+        assert_eq!(Prefix::parse(&with[..bytes.len()]).unwrap(), p);
+        let mut odd = with.clone();
+        odd.truncate(with.len() - 1);
+        let at = bytes.len();
+        odd[at..at + 8].copy_from_slice(&7u64.to_le_bytes());
+        assert!(Prefix::parse(&odd).is_err());
     }
 }

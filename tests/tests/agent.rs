@@ -7,7 +7,7 @@
 //! - a reminder is set and fires;
 //! - `rm` asks: "n" keeps the file, "y" deletes it;
 //! - shutdown asks: "n" keeps the machine running;
-//! - a plain question makes no call;
+//! - a plain question and a greeting make no call;
 //! - `/audit` and the log file on the disk hold every step, hash-chained.
 //!
 //! The requests are worded as a person would; `/reset` between them
@@ -111,6 +111,8 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     // The pack's system prompt (with the tools) was restored, not computed.
     let model = m.command("/model");
     assert!(model.contains("restored from the model pack"), "{model}");
+    // So was the name prior measured for it (not measured at boot).
+    assert!(boot.contains("name prior from the pack"), "{boot}");
 
     // A note: written without asking (a new file), then found by /cat.
     runs(
@@ -162,6 +164,12 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     // A plain question: an answer, no call.
     m.command("/reset");
     let out = m.command_with_timeout("What is the capital of France?", REQUEST_TIMEOUT);
+    assert!(!out.contains('\u{2192}') && !out.contains(" call"), "{out}");
+    assert!(out.contains("s in all"), "{out}");
+    // A greeting: without the name prior Qwen opens a call here and the
+    // first tool in the list, `mem`, gets it.
+    m.command("/reset");
+    let out = m.command_with_timeout("Hi!", REQUEST_TIMEOUT);
     assert!(!out.contains('\u{2192}') && !out.contains(" call"), "{out}");
     assert!(out.contains("s in all"), "{out}");
 

@@ -267,6 +267,10 @@ pub fn main(args: Vec<String>) -> Result<()> {
         t_grammar.elapsed().as_secs_f64()
     );
     ag.clock = Some(now_us);
+    if std::env::var_os("EVAL_NO_PRIOR").is_none() {
+        ag.calibrate(&mut conv, &mut Quiet)
+            .map_err(|e| anyhow!("{e}"))?;
+    }
 
     let mut tables: Vec<(bool, BTreeMap<String, Tally>, f64)> = Vec::new();
     for &constrained in modes {
@@ -378,6 +382,18 @@ pub fn main(args: Vec<String>) -> Result<()> {
                 );
                 if trace && (verbose || !pass) {
                     eprintln!("{}", trace_text(&tok, &ag.trace));
+                    let mut sc = ag.name_scores.clone();
+                    sc.sort_by(|a, b| b.2.total_cmp(&a.2));
+                    let sc: Vec<String> = sc
+                        .iter()
+                        .map(|(t, p, g)| {
+                            let b = tok.token_bytes(*t).unwrap_or_default();
+                            format!("{}:{p:.2}/{g:+.1}", String::from_utf8_lossy(b))
+                        })
+                        .collect();
+                    if !sc.is_empty() {
+                        eprintln!("    names: {}", sc.join(" "));
+                    }
                 }
             }
         }

@@ -90,6 +90,7 @@ pub fn write(dir: &Path) -> Result<()> {
         backend: "scalar",
         tokens: vec![1, 2, 3],
         kv: &kv_bytes,
+        prior: &[0, 0, 128, 191],
     }
     .to_bytes();
     let header = pack::layout("tiny", 4 << 20, prefix.len() as u64);

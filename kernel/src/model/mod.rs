@@ -32,7 +32,7 @@ use klib::cmdline::{BootOptions, LoadMode};
 use klib::registry::REGISTRY;
 use klib::units::Bytes;
 use model_loader::agent::{self, Agent, ToolFormat};
-use model_loader::conversation::{self, Conversation, Options};
+use model_loader::conversation::{self, Conversation, Options, PrefixSource};
 use model_loader::gguf::Gguf;
 use model_loader::hparams::HParams;
 use model_loader::kv::KvCache;
@@ -280,7 +280,7 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
         ..Options::default()
     };
     let t_grammar = time::uptime();
-    let agent = Agent::new(&REGISTRY, tokenizer, format);
+    let mut agent = Agent::new(&REGISTRY, tokenizer, format);
     say!(
         "tools: {} commands offered ({} format), call grammar of {} states built in {:.1} s",
         REGISTRY.for_model().count(),
@@ -293,7 +293,7 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     if prefix.is_none() {
         say!("computing the system prompt's cache (no precomputed one in the image)");
     }
-    let conv = Conversation::new(
+    let mut conv = Conversation::new(
         model,
         tokenizer,
         template,
@@ -304,6 +304,28 @@ fn load(opts: &BootOptions) -> Result<Loaded, String> {
     )
     .map_err(|e| format!("starting the conversation: {e}"))?;
     io.end_progress();
+    // How likely each command's name is after a message that asks for
+    // nothing: a call the person's message does not make clearly more
+    // likely than that is not made (see `agent::decode`).
+    // The pack carries it when it was computed for this very prompt.
+    let packed_prior = match (conv.prefix_source(), &prefix) {
+        (PrefixSource::Restored { .. }, Some(p)) => p.prior_logprobs(model.hparams.n_vocab),
+        _ => None,
+    };
+    let t_prior = time::uptime();
+    if let Some(prior) = packed_prior {
+        agent.grammar.prior = Some(prior);
+        say!("tools: name prior from the pack");
+    } else {
+        match agent.calibrate(&mut conv, &mut io) {
+            Ok(true) => say!(
+                "tools: name prior measured in {:.1} s",
+                (time::uptime() - t_prior).as_secs_f64()
+            ),
+            Ok(false) => {}
+            Err(e) => say!("tools: no name prior ({e}); calls are chosen by probability alone"),
+        }
+    }
     let _ = t_start;
     Ok(Loaded {
         name,

@@ -10,6 +10,13 @@
 //!   token is checked first, and only when it is rejected is the state's
 //!   mask ([`MaskCache`]) used. Bytes the grammar forces are appended
 //!   without asking the model, as one batch.
+//! - The command's name is chosen against a prior ([`Grammar::prior`]):
+//!   the first token of the name is the candidate whose probability the
+//!   message raised most over a content-free message's, not the most
+//!   likely one (the first tool in the list is likely whatever the
+//!   message). When no candidate gained [`NAME_MIN_GAIN`] and the model
+//!   is not [`NAME_SURE_P`] sure, the call is abandoned: the reply starts
+//!   again ([`Step::Restart`]) as plain text, with call openers masked.
 //! - When the call is complete, its closing (`\n</tool_call>` or the
 //!   closing fence) is appended and the reply ends: one call per turn.
 //! - Unconstrained ([`CallDecoder::unconstrained`], for the evaluation's
@@ -43,6 +50,11 @@ pub struct Grammar {
     pub open_tag: Option<u32>,
     /// Microseconds spent in grammar work (checks, masks), when timed.
     pub spent_us: u64,
+    /// The model's log-probabilities for the first token of a command's
+    /// name after a content-free message ([`NamePrior`]): the name is
+    /// chosen by how much the message raises a token's probability over
+    /// this, not by its probability alone (see [`CallDecoder`]).
+    pub prior: Option<Vec<f32>>,
 }
 
 impl Grammar {
@@ -63,7 +75,57 @@ impl Grammar {
             cache: MaskCache::default(),
             open_tag: tok.token_id("<tool_call>"),
             spent_us: 0,
+            prior: None,
         }
+    }
+}
+
+/// Name tokens less likely than this are not candidates for the
+/// calibrated choice (a rare token's gain over the prior is noise).
+pub const NAME_MIN_P: f32 = 0.02;
+/// A call is abandoned for a plain answer when its best name gained less
+/// than this (natural log: e-fold) over the prior...
+pub const NAME_MIN_GAIN: f32 = 1.0;
+/// ... unless the model is at least this sure of it (the first tool in
+/// the list is already likely without a message, so even a request that
+/// names it cannot raise it e-fold).
+pub const NAME_SURE_P: f32 = 0.9;
+
+/// `logits` as log-probabilities.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| libm::expf(l - max)).sum();
+    let ln = libm::logf(sum);
+    logits.iter().map(|&l| l - max - ln).collect()
+}
+
+/// Measures [`Grammar::prior`]: as the decoder of a reply to a
+/// content-free message, it writes `{"name": "` and keeps the
+/// log-probabilities of the next token.
+pub struct NamePrior {
+    opening: Vec<u32>,
+    pub logprobs: Option<Vec<f32>>,
+}
+
+impl NamePrior {
+    /// The content-free message.
+    pub const MESSAGE: &'static str = "N/A";
+
+    pub fn new(tok: &Tokenizer) -> NamePrior {
+        NamePrior {
+            opening: tok.encode("{\"name\": \"", false, false),
+            logprobs: None,
+        }
+    }
+}
+
+impl Decoder for NamePrior {
+    fn next(&mut self, logits: &[f32], _: &[u32], _: &mut Sampler) -> Step {
+        if self.opening.is_empty() {
+            self.logprobs = Some(log_softmax(logits));
+            return Step::End;
+        }
+        Step::Tokens(core::mem::take(&mut self.opening))
     }
 }
 
@@ -122,6 +184,13 @@ pub struct CallDecoder<'g, 't> {
     pub trace: Vec<Choice>,
     explain: bool,
     clock: Option<fn() -> u64>,
+    /// At the name's first token (with a prior): each candidate token,
+    /// its probability and its log-probability gain over the prior.
+    pub name_scores: Vec<(u32, f32, f32)>,
+    /// The reply is plain text: a call it opened was abandoned.
+    no_calls: bool,
+    /// A call was abandoned ([`CallDecoder::abandoned`]).
+    abandoned: bool,
 }
 
 impl<'g, 't> CallDecoder<'g, 't> {
@@ -140,6 +209,9 @@ impl<'g, 't> CallDecoder<'g, 't> {
             trace: Vec::new(),
             explain: false,
             clock: None,
+            name_scores: Vec::new(),
+            no_calls: false,
+            abandoned: false,
         }
     }
 
@@ -196,6 +268,13 @@ impl<'g, 't> CallDecoder<'g, 't> {
                 Err(_) => CallOutcome::Malformed(body),
             }
         }
+    }
+
+    /// Whether a call was opened and abandoned because the message gave
+    /// no reason for it (its best name gained too little over the prior):
+    /// the reply was chosen again as plain text.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// Whether the reply's text so far is (or may become) a call, so the
@@ -371,15 +450,25 @@ impl<'g, 't> CallDecoder<'g, 't> {
     }
 
     fn free_step(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
-        let t = if self.first {
+        let mut t = if self.first && self.no_calls {
+            self.greedy_text(logits)
+        } else if self.first {
             Self::greedy(logits)
         } else {
             sampler.sample(logits, history)
         };
+        if self.no_calls && Some(t) == self.g.open_tag {
+            t = self.greedy_text(logits);
+        }
         self.first = false;
         self.record(logits, t, 0);
         if self.tok.is_eog(t) {
             return Step::End;
+        }
+        if self.no_calls {
+            // A plain answer: braces and fences are only text.
+            self.push_text(&[t]);
+            return Step::Tokens(vec![t]);
         }
         if Some(t) == self.g.open_tag {
             // `<tool_call>`: the call follows on the next line.
@@ -446,8 +535,126 @@ impl<'g, 't> CallDecoder<'g, 't> {
         Step::Tokens(out)
     }
 
+    /// Whether the call's next bytes are its command's name.
+    fn at_name_start(&self) -> bool {
+        let Some(start) = self.call_start else {
+            return false;
+        };
+        let t = &self.text[start..];
+        t.ends_with(b"\"name\": \"") || t.ends_with(b"\"name\":\"")
+    }
+
+    /// The first token of the command's name, chosen against the prior:
+    /// among the allowed tokens the message made at least
+    /// [`NAME_MIN_P`] likely, the one whose log-probability rose most
+    /// over [`Grammar::prior`], with its probability and gain. None
+    /// without a prior; `Some(None)` without a candidate.
+    #[allow(clippy::type_complexity)]
+    fn calibrated_name(
+        &mut self,
+        s: u32,
+        logits: &[f32],
+    ) -> Option<Option<(u32, usize, f32, f32)>> {
+        let prior = self.g.prior.as_ref()?;
+        let lp = log_softmax(logits);
+        let (table, dfa, cache) = if self.safe {
+            (&self.g.table, &self.g.safe_dfa, &mut self.g.safe_cache)
+        } else {
+            (&self.g.table, &self.g.dfa, &mut self.g.cache)
+        };
+        let mask = cache.get(table, dfa, s);
+        let floor = libm::logf(NAME_MIN_P);
+        let mut best: Option<(u32, f32, f32)> = None;
+        let mut scores = Vec::new();
+        for (t, &l) in lp.iter().enumerate() {
+            if l < floor || !mask.allows(t as u32) {
+                continue;
+            }
+            let gain = l - prior.get(t).copied().unwrap_or(0.0);
+            let p = libm::expf(l);
+            scores.push((t as u32, p, gain));
+            if best.is_none_or(|(_, _, g)| gain > g) {
+                best = Some((t as u32, p, gain));
+            }
+        }
+        self.name_scores = scores;
+        let allowed = mask.count();
+        Some(best.map(|(t, p, g)| (t, allowed, p, g)))
+    }
+
+    /// Whether the call opened at the start of the reply (nothing but
+    /// white space or a fence before it), so that the reply can be chosen
+    /// again as a plain answer.
+    fn opened_at_start(&self) -> bool {
+        let Some(start) = self.call_start else {
+            return false;
+        };
+        let before = String::from_utf8_lossy(&self.text[..start]);
+        let t = before.trim();
+        let t = t.strip_prefix("```").unwrap_or(t);
+        let t = t.strip_prefix("json").unwrap_or(t);
+        !self.no_calls && t.trim().is_empty()
+    }
+
+    /// Abandons the call: the reply starts again, as plain text.
+    fn restart(&mut self) -> Step {
+        self.mode = Mode::Free;
+        self.first = true;
+        self.no_calls = true;
+        self.text.clear();
+        self.call_start = None;
+        self.by_tag = false;
+        self.fenced = false;
+        self.trace.clear();
+        self.abandoned = true;
+        Step::Restart
+    }
+
+    /// Whether token `t` would open a call (the tag, or text starting
+    /// with `{` or a fence).
+    fn opens_call(&self, t: u32) -> bool {
+        if Some(t) == self.g.open_tag {
+            return true;
+        }
+        let b = self.g.table.bytes(t);
+        let i = b.iter().position(|c| !c.is_ascii_whitespace());
+        i.is_some_and(|i| b[i] == b'{' || b[i] == b'`')
+    }
+
+    /// The most likely token that does not open a call.
+    fn greedy_text(&self, logits: &[f32]) -> u32 {
+        let mut best: Option<(u32, f32)> = None;
+        for (i, &l) in logits.iter().enumerate() {
+            if best.is_none_or(|(_, b)| l > b) && !self.opens_call(i as u32) {
+                best = Some((i as u32, l));
+            }
+        }
+        best.map_or(0, |(t, _)| t)
+    }
+
     fn call_step(&mut self, s: u32, logits: &[f32]) -> Step {
         let t0 = self.now();
+        if self.at_name_start() {
+            match self.calibrated_name(s, logits) {
+                None => {}
+                Some(Some((_, _, p, gain)))
+                    if p < NAME_SURE_P && gain < NAME_MIN_GAIN && self.opened_at_start() =>
+                {
+                    self.g.spent_us += self.now().saturating_sub(t0);
+                    return self.restart();
+                }
+                Some(None) if self.opened_at_start() => {
+                    self.g.spent_us += self.now().saturating_sub(t0);
+                    return self.restart();
+                }
+                Some(Some((t, allowed, _, _))) => {
+                    let st = self.check(s, t);
+                    self.record(logits, t, allowed);
+                    return self.after_call_token(t, st, t0);
+                }
+                Some(None) => {}
+            }
+        }
         let first = Self::greedy(logits);
         let mut allowed = 0;
         let (t, st) = match self.check(s, first) {
@@ -470,6 +677,11 @@ impl<'g, 't> CallDecoder<'g, 't> {
             st => (first, st),
         };
         self.record(logits, t, allowed);
+        self.after_call_token(t, st, t0)
+    }
+
+    /// Appends the call's token `t`, which leads to state `st`.
+    fn after_call_token(&mut self, t: u32, st: u32, t0: u64) -> Step {
         self.push_text(&[t]);
         let mut out = vec![t];
         if st == DEAD {

@@ -27,7 +27,7 @@ use alloc::vec::Vec;
 use klib::registry::{Invocation, Kind, Registry, Tier, Value};
 
 use super::call::{parse_call, CallError};
-use super::decode::{CallDecoder, CallOutcome, Choice, Grammar};
+use super::decode::{CallDecoder, CallOutcome, Choice, Grammar, NamePrior};
 use super::escape::{escape_untrusted, truncate};
 use super::prompt::{self, ToolFormat};
 use super::{ground, schedule};
@@ -203,6 +203,8 @@ pub struct Agent {
     /// over every reply (for the grammar's cost).
     pub generated: usize,
     pub decode_us: u64,
+    /// The last reply's name candidates (see `CallDecoder::name_scores`).
+    pub name_scores: Vec<(u32, f32, f32)>,
 }
 
 impl Agent {
@@ -221,7 +223,28 @@ impl Agent {
             first_reply_only: false,
             generated: 0,
             decode_us: 0,
+            name_scores: Vec::new(),
         }
+    }
+
+    /// Measures the grammar's name prior ([`Grammar::prior`]) on `conv`,
+    /// which must hold no turn yet (it is left that way). Returns whether
+    /// it did.
+    pub fn calibrate(
+        &mut self,
+        conv: &mut Conversation<'_, '_>,
+        io: &mut dyn Io,
+    ) -> Result<bool, ConvError> {
+        if !conv.turns().is_empty() {
+            return Ok(false);
+        }
+        let mut probe = NamePrior::new(conv.tokenizer());
+        let mut quiet = Quiet(io);
+        let r = conv.reply_with(NamePrior::MESSAGE, &mut quiet, &mut probe);
+        conv.reset();
+        r?;
+        self.grammar.prior = probe.logprobs;
+        Ok(self.grammar.prior.is_some())
     }
 
     /// Handles one message of the person: see the module documentation.
@@ -259,6 +282,7 @@ impl Agent {
             self.generated += stats.generated;
             self.decode_us += stats.decode_us;
             self.trace.append(&mut dec.trace);
+            self.name_scores = core::mem::take(&mut dec.name_scores);
             let outcome = dec.outcome();
             if stats.stop == Stop::Interrupted {
                 out.cancelled = true;
@@ -506,6 +530,21 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+/// Passes on only the progress of prefills (for the name prior's probe,
+/// whose text is not a reply).
+struct Quiet<'a>(&'a mut dyn Io);
+
+impl Io for Quiet<'_> {
+    fn text(&mut self, _: &str) {}
+    fn notice(&mut self, _: &str) {}
+    fn progress(&mut self, done: usize, total: usize) {
+        self.0.progress(done, total)
+    }
+    fn now_us(&mut self) -> u64 {
+        self.0.now_us()
+    }
+}
+
 /// Passes a reply's text to the console, except from where a call may
 /// begin (a line starting with `{` or a fence): that part is held until
 /// the reply ends; the agent shows it only if it was not a call.
@@ -554,6 +593,13 @@ impl Io for HoldBack<'_> {
     }
     fn notice(&mut self, s: &str) {
         self.inner.notice(s)
+    }
+    /// The decoder abandoned a call opened at the reply's start: what was
+    /// held is dropped (what was shown before it was white space).
+    fn retract(&mut self) {
+        self.held.clear();
+        self.holding = false;
+        self.line_start = true;
     }
     fn progress(&mut self, done: usize, total: usize) {
         self.inner.progress(done, total)

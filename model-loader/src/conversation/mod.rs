@@ -93,6 +93,10 @@ pub trait Io {
     }
     /// A monotonic clock in microseconds (for the statistics).
     fn now_us(&mut self) -> u64;
+    /// The reply's text so far is withdrawn: the decoder chose again from
+    /// the reply's start ([`Step::Restart`]). Only an `Io` that has held
+    /// that text back (the agent's) can honour it.
+    fn retract(&mut self) {}
 }
 
 /// What comes next in a reply, as chosen by a [`Decoder`].
@@ -103,6 +107,9 @@ pub enum Step {
     Tokens(Vec<u32>),
     /// The reply is complete.
     End,
+    /// Forget the reply so far and choose again from its start (the
+    /// agent abandons a call the message gave no reason for).
+    Restart,
 }
 
 /// Chooses a reply's tokens from the logits of the last token fed.
@@ -444,6 +451,8 @@ impl<'m, 'a> Conversation<'m, 'a> {
         self.tokens.extend_from_slice(&plan.tokens);
         let t1 = io.now_us();
         let turn_start = self.tokens.len() - plan.seg_len;
+        let reply_start = self.tokens.len();
+        let mut restarted = false;
 
         // Generate.
         let close = plan.close;
@@ -455,8 +464,29 @@ impl<'m, 'a> Conversation<'m, 'a> {
         } else {
             loop {
                 let step = decoder.next(self.session.logits(), &self.tokens, &mut self.sampler);
-                let Step::Tokens(mut next) = step else {
-                    break Stop::EndOfTurn;
+                let mut next = match step {
+                    Step::Tokens(next) => next,
+                    Step::End => break Stop::EndOfTurn,
+                    Step::Restart if restarted => break Stop::EndOfTurn,
+                    Step::Restart => {
+                        // Back to the logits of the reply's first token:
+                        // the cache up to the prompt's last token, which
+                        // is run again.
+                        restarted = true;
+                        let last = self.tokens[reply_start - 1];
+                        self.session.truncate(reply_start - 1);
+                        self.tokens.truncate(reply_start - 1);
+                        if let Err(e) = self.session.decode_step(last) {
+                            self.abandon_turn(turn_start);
+                            return Err(e.into());
+                        }
+                        self.tokens.push(last);
+                        reply_tokens.clear();
+                        reply.clear();
+                        detok = Detokenizer::new(self.tokenizer, false);
+                        io.retract();
+                        continue;
+                    }
                 };
                 let eog = next.iter().position(|&t| self.tokenizer.is_eog(t));
                 if let Some(i) = eog {
@@ -705,15 +735,18 @@ impl<'m, 'a> Conversation<'m, 'a> {
     }
 
     /// The system prefix as a model pack prefix section
-    /// ([`Prefix::to_bytes`]): text, tokens, backend name and KV cache.
-    pub fn system_prefix_section(&self) -> Vec<u8> {
+    /// ([`Prefix::to_bytes`]): text, tokens, backend name and KV cache,
+    /// and the agent's name prior if given.
+    pub fn system_prefix_section(&self, prior: Option<&[f32]>) -> Vec<u8> {
         let n = self.prefix_tokens.len();
         let kv = self.session.kv_cache().serialize(n);
+        let prior = prior.map(Prefix::prior_bytes).unwrap_or_default();
         Prefix {
             text: &self.prefix_text,
             backend: self.session.backend().name,
             tokens: self.prefix_tokens.clone(),
             kv: &kv,
+            prior: &prior,
         }
         .to_bytes()
     }

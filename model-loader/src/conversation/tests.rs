@@ -359,7 +359,7 @@ fn restored_prefix_equals_fresh_prefill() {
     let t = tiny_model();
     let a = conv(t, opts(256, 8), None);
     assert_eq!(a.prefix_source(), &PrefixSource::Computed { why: None });
-    let section = a.system_prefix_section();
+    let section = a.system_prefix_section(None);
     let prefix = Prefix::parse(&section).unwrap();
     assert_eq!(prefix.backend, "scalar");
     assert_eq!(prefix.tokens, a.system_prefix().1);
@@ -411,7 +411,7 @@ fn restored_prefix_equals_fresh_prefill() {
             &mut io,
         )
         .unwrap()
-        .system_prefix_section()
+        .system_prefix_section(None)
     };
     let damaged = Prefix {
         kv: &prefix.kv[..prefix.kv.len() - 2],
@@ -651,4 +651,122 @@ fn sampler_settings() {
     c.set_seed(4);
     c.reply("Hi", &mut io).unwrap();
     assert_eq!(c.turns()[0].reply_tokens, a);
+}
+
+/// Writes some tokens, restarts once, then answers greedily: records the
+/// logits it saw at the reply's first token each time.
+struct RestartOnce {
+    written: usize,
+    restarted: bool,
+    first_logits: Vec<Vec<f32>>,
+    after: usize,
+}
+
+impl Decoder for RestartOnce {
+    fn next(&mut self, logits: &[f32], _: &[u32], _: &mut Sampler) -> Step {
+        if self.written == 0 {
+            self.first_logits.push(logits.to_vec());
+        }
+        if !self.restarted && self.written == 3 {
+            self.restarted = true;
+            self.written = 0;
+            return Step::Restart;
+        }
+        if self.restarted && self.written == self.after {
+            return Step::End;
+        }
+        self.written += 1;
+        // Before the restart two tokens at once (a forced batch), then one.
+        if !self.restarted && self.written == 1 {
+            self.written += 1;
+            return Step::Tokens(vec![40, 41]);
+        }
+        let best = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap() as u32;
+        Step::Tokens(vec![best])
+    }
+}
+
+/// Records what was withdrawn.
+#[derive(Default)]
+struct RetractIo {
+    inner: TestIo,
+    retracted: Vec<String>,
+}
+
+impl Io for RetractIo {
+    fn text(&mut self, s: &str) {
+        self.inner.text(s)
+    }
+    fn notice(&mut self, s: &str) {
+        self.inner.notice(s)
+    }
+    fn now_us(&mut self) -> u64 {
+        self.inner.now_us()
+    }
+    fn retract(&mut self) {
+        self.retracted.push(core::mem::take(&mut self.inner.text));
+    }
+}
+
+#[test]
+fn a_restarted_reply_is_chosen_again_from_its_start() {
+    let t = tiny_model();
+    let mut c = conv(t, opts(1024, 12), None);
+    c.reply("Hello!", &mut TestIo::default()).unwrap();
+    let mut io = RetractIo::default();
+    let mut d = RestartOnce {
+        written: 0,
+        restarted: false,
+        first_logits: Vec::new(),
+        after: 4,
+    };
+    c.reply_with("Once more", &mut io, &mut d).unwrap();
+    // The first attempt's text was shown and withdrawn; the same logits
+    // were seen at the reply's start both times.
+    assert_eq!(io.retracted.len(), 1);
+    assert!(!io.retracted[0].is_empty());
+    assert_eq!(d.first_logits.len(), 2);
+    assert_eq!(d.first_logits[0], d.first_logits[1]);
+    // The turn holds only the second attempt, and the cache matches.
+    let turn = c.turns().last().unwrap();
+    assert_eq!(turn.reply_tokens.len(), 4);
+    assert_eq!(turn.reply, io.inner.text);
+    let l = &d.first_logits[0];
+    let best = (0..l.len()).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap() as u32;
+    assert_eq!(turn.reply_tokens[0], best);
+    assert_history_is_the_template(&c);
+    assert_cache_matches_tokens(&mut c);
+    // A second restart in the same reply ends it.
+    let mut d = RestartOnce {
+        written: 0,
+        restarted: false,
+        first_logits: Vec::new(),
+        after: 4,
+    };
+    struct Twice(RestartOnce);
+    impl Decoder for Twice {
+        fn next(&mut self, l: &[f32], h: &[u32], s: &mut Sampler) -> Step {
+            if self.0.restarted && self.0.written == 2 {
+                return Step::Restart;
+            }
+            self.0.next(l, h, s)
+        }
+    }
+    let mut tw = Twice(core::mem::replace(
+        &mut d,
+        RestartOnce {
+            written: 0,
+            restarted: false,
+            first_logits: Vec::new(),
+            after: 0,
+        },
+    ));
+    let s = c
+        .reply_with("Again", &mut RetractIo::default(), &mut tw)
+        .unwrap();
+    assert_eq!(s.stop, Stop::EndOfTurn);
+    assert_eq!(c.turns().last().unwrap().reply_tokens.len(), 2);
+    assert_cache_matches_tokens(&mut c);
 }

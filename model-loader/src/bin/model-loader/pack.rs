@@ -113,10 +113,22 @@ fn system_prefix(
         ),
         ..Options::default()
     };
-    let conv = Conversation::new(&model, &tok, template, backend, opts, None, &mut io)
+    let format = model_loader::agent::ToolFormat::from_gguf(&g);
+    let mut conv = Conversation::new(&model, &tok, template, backend, opts, None, &mut io)
         .map_err(|e| (1, format!("system prompt: {e}")))?;
     let n = conv.system_prefix().1.len();
-    Ok((conv.system_prefix_section(), n, backend.name))
+    // The agent's name prior for this prompt (the kernel measures it at
+    // boot when the pack has none).
+    let mut agent = model_loader::agent::Agent::new(
+        &model_loader::agent::klib_registry::REGISTRY,
+        &tok,
+        format,
+    );
+    agent
+        .calibrate(&mut conv, &mut io)
+        .map_err(|e| (1, format!("name prior: {e}")))?;
+    let prior = agent.grammar.prior.as_deref();
+    Ok((conv.system_prefix_section(prior), n, backend.name))
 }
 
 /// Writes the tiny random-weight model.
