@@ -108,6 +108,10 @@ static STACKS: [[AtomicU64; MAX_TASKS]; MAX_CPUS] =
 static STARTED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 /// Each CPU's own flow: the slot of its console (CPU 0) or worker task.
 static FLOW: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
+/// The slot each CPU runs now (written by that CPU only, at each switch):
+/// the tick and the wake-up IPI look here instead of taking the table's
+/// lock.
+static RUNNING: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 /// Context switches since boot.
 pub static SWITCHES: AtomicU64 = AtomicU64::new(0);
 
@@ -178,6 +182,7 @@ fn adopt_flow(name: &str, role: Role, stack_bytes: u64) {
     });
     context::adopt(context_of(c, slot));
     FLOW[c].store(slot, Ordering::Relaxed);
+    RUNNING[c].store(slot, Ordering::Relaxed);
     STARTED[c].store(true, Ordering::Release);
     let idle = alloc::format!("idle{c}");
     match start(c, &idle, Role::Idle, TASK_WEIGHT, Box::new(idle_loop)) {
@@ -291,6 +296,7 @@ fn schedule() {
         t.sched.wake_due(time::ticks());
         (from, t.sched.pick())
     };
+    RUNNING[c].store(to, Ordering::Relaxed);
     if from != to {
         SWITCHES.fetch_add(1, Ordering::Relaxed);
         context::switch(context_of(c, from), context_of(c, to));
@@ -307,7 +313,8 @@ pub fn on_tick() {
     }
     let c = percpu::index();
     let me = percpu::current();
-    let on_worker = c != 0 && with(|t| t.sched.current()) == FLOW[c].load(Ordering::Relaxed);
+    let on_worker =
+        c != 0 && RUNNING[c].load(Ordering::Relaxed) == FLOW[c].load(Ordering::Relaxed);
     if !on_worker {
         schedule();
         return;
@@ -330,6 +337,11 @@ pub fn on_wake() {
         return;
     }
     let flow = FLOW[c].load(Ordering::Relaxed);
+    // The common case, the worker halted in place or spinning: nothing to
+    // choose, and no lock taken.
+    if RUNNING[c].load(Ordering::Relaxed) == flow {
+        return;
+    }
     let away = with(|t| {
         let away = t.sched.current() != flow;
         if away {
@@ -426,7 +438,7 @@ pub fn wake_console() {
 /// there yet).
 pub fn on_console() -> bool {
     let c = percpu::index();
-    !started_on(c) || with(|t| t.sched.current()) == FLOW[c].load(Ordering::Relaxed)
+    !started_on(c) || RUNNING[c].load(Ordering::Relaxed) == FLOW[c].load(Ordering::Relaxed)
 }
 
 /// The running task's id.
@@ -520,7 +532,9 @@ pub fn running_on(c: usize) -> Option<String> {
     if !started_on(c) {
         return None;
     }
-    with_cpu(c, |t| t.sched.task(t.sched.current()).map(|k| k.name.clone()))
+    with_cpu(c, |t| {
+        t.sched.task(t.sched.current()).map(|k| k.name.clone())
+    })
 }
 
 /// The idle task: halts until an interrupt while nothing else can run on

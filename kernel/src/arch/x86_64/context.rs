@@ -13,8 +13,8 @@
 //! never hold pointers into it. A context is only switched by its own CPU.
 
 use super::entry::MXCSR_INIT;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use super::percpu::MAX_CPUS;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use klib::sched::MAX_TASKS;
 use x86_64::VirtAddr;
 
