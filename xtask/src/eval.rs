@@ -48,14 +48,16 @@ use crate::models::resolve;
 use crate::util::root;
 
 const USAGE: &str = "\
-usage: cargo xtask eval agent [--model M] [--set FILE] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace] [--follow]
+usage: cargo xtask eval agent [--model M] [--set FILE] [--mode both|grammar|free] [--only CATEGORY] [--limit N] [-v] [--trace] [--follow] [--no-prior]
   --model M     smollm2, qwen-coder (default) or a GGUF path
   --set FILE    another request set in the same format (default xtask/eval/agent.jsonl)
   --mode        with the call grammar, without, or both (default)
   --only C      only the requests of one category
   --limit N     only the first N requests
   -v            print every request's calls
-  --trace       print a failed request's generated tokens with the alternatives
+  --trace       print a failed request's generated tokens with the alternatives, and the
+                candidates for a call's name with their probability and gain over the prior
+  --no-prior    choose call names by probability alone, as before the name prior
   --follow      run each message to its end (not only the first reply) and report how the
                 model goes on after a result: a text answer, or a skipped call (a repeat, the limit)";
 
@@ -210,6 +212,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
     let verbose = a.flag("-v");
     let trace = a.flag("--trace");
     let follow = a.flag("--follow");
+    let no_prior = a.flag("--no-prior");
     a.finish()?;
     let modes: &[bool] = match mode.as_str() {
         "both" => &[true, false],
@@ -267,7 +270,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         t_grammar.elapsed().as_secs_f64()
     );
     ag.clock = Some(now_us);
-    if std::env::var_os("EVAL_NO_PRIOR").is_none() {
+    if !no_prior {
         ag.calibrate(&mut conv, &mut Quiet)
             .map_err(|e| anyhow!("{e}"))?;
     }

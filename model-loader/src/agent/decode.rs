@@ -88,7 +88,8 @@ pub const NAME_MIN_P: f32 = 0.02;
 pub const NAME_MIN_GAIN: f32 = 1.0;
 /// ... unless the model is at least this sure of it (the first tool in
 /// the list is already likely without a message, so even a request that
-/// names it cannot raise it e-fold).
+/// names it cannot raise it e-fold). A name this likely is chosen
+/// whatever the others gained.
 pub const NAME_SURE_P: f32 = 0.9;
 
 /// `logits` as log-probabilities.
@@ -457,7 +458,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
         } else {
             sampler.sample(logits, history)
         };
-        if self.no_calls && Some(t) == self.g.open_tag {
+        if self.no_calls && self.opens_call(t) && (self.first || Some(t) == self.g.open_tag) {
             t = self.greedy_text(logits);
         }
         self.first = false;
@@ -565,6 +566,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
         let mask = cache.get(table, dfa, s);
         let floor = libm::logf(NAME_MIN_P);
         let mut best: Option<(u32, f32, f32)> = None;
+        let mut sure: Option<(u32, f32, f32)> = None;
         let mut scores = Vec::new();
         for (t, &l) in lp.iter().enumerate() {
             if l < floor || !mask.allows(t as u32) {
@@ -576,8 +578,14 @@ impl<'g, 't> CallDecoder<'g, 't> {
             if best.is_none_or(|(_, _, g)| gain > g) {
                 best = Some((t as u32, p, gain));
             }
+            if p >= NAME_SURE_P {
+                sure = Some((t as u32, p, gain));
+            }
         }
         self.name_scores = scores;
+        // A name the model is sure of stays its choice ("How much RAM
+        // ...": `mem` at 0.96 gained less than `cpu` at 0.02).
+        let best = sure.or(best);
         let allowed = mask.count();
         Some(best.map(|(t, p, g)| (t, allowed, p, g)))
     }
@@ -610,15 +618,19 @@ impl<'g, 't> CallDecoder<'g, 't> {
         Step::Restart
     }
 
-    /// Whether token `t` would open a call (the tag, or text starting
-    /// with `{` or a fence).
+    /// Whether token `t` would open a call or a pseudo-call (the tag or
+    /// another control token of the format, or text starting with `{`, a
+    /// fence or `<`).
     fn opens_call(&self, t: u32) -> bool {
-        if Some(t) == self.g.open_tag {
+        let special = self.tok.is_control(t) || self.tok.special_tokens().contains(&t);
+        if Some(t) == self.g.open_tag || (special && !self.tok.is_eog(t)) {
             return true;
         }
         let b = self.g.table.bytes(t);
         let i = b.iter().position(|c| !c.is_ascii_whitespace());
-        i.is_some_and(|i| b[i] == b'{' || b[i] == b'`')
+        // `<`: the model writes the format's tags as text too
+        // (`<tool_response>` then a call).
+        i.is_some_and(|i| matches!(b[i], b'{' | b'`' | b'<'))
     }
 
     /// The most likely token that does not open a call.
