@@ -29,9 +29,7 @@ use std::path::Path;
 const KEEP_TOKENS: usize = 400;
 
 pub fn write(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
+    remove_generated(dir)?;
     let refdir = reference_dir().join("tokenizer");
     let vocab = |name: &str| -> Result<Vec<u8>> {
         let p = refdir.join(format!("ggml-vocab-{name}.gguf"));
@@ -369,4 +367,26 @@ fn json_string_field(line: &str, key: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Removes the seeds written by [`write`], keeping the inputs of crashes
+/// found (`crash-*`, added by hand as regression seeds).
+fn remove_generated(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for target in std::fs::read_dir(dir)? {
+        let target = target?.path();
+        if !target.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&target)? {
+            let f = f?.path();
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            if !name.starts_with("crash-") {
+                std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
