@@ -65,16 +65,47 @@ fn kill_ms(m: &mut Machine, id: &str) -> f64 {
     ms
 }
 
+/// Starts two spinners (`/test-spin 2`): their ids and CPUs.
+fn start_two_spinners(m: &mut Machine) -> Vec<(String, usize)> {
+    let out = m.command("/test-spin 2");
+    let ids = spinners(&out);
+    assert_eq!(ids.len(), 2, "two task ids expected:\n{out}");
+    ids
+}
+
+/// The CPU seconds each task of `ids` gained from one `/ps` output to the
+/// next; each must have gained some.
+fn cpu_gained(first: &str, second: &str, ids: &[&str]) -> Vec<f64> {
+    ids.iter()
+        .map(|&id| {
+            let t1 = cpu_secs(first, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{first}"));
+            let t2 = cpu_secs(second, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{second}"));
+            eprintln!("sched: {id} CPU time {t1} s, then {t2} s");
+            assert!(
+                t2 > t1,
+                "{id} did not run: {t1} s then {t2} s\n{first}\n{second}"
+            );
+            t2 - t1
+        })
+        .collect()
+}
+
+/// Kills spinner `id`: it ends within a second of the `/kill` (the
+/// kernel measures) and says how many exact rounds it did.
+fn kill_spinner(m: &mut Machine, id: &str) {
+    let ms = kill_ms(m, id);
+    assert!(ms < 1000.0, "{id} ended {ms} ms after /kill");
+    m.wait_for(&format!("spin task {id}: stopped after "), TIMEOUT);
+}
+
 #[test]
 #[ignore = "needs QEMU and the disk images: run `cargo xtask test`"]
 fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     let _ = NEEDS_IMAGES;
     let mut m = Machine::boot_to_prompt("sched", &config(Firmware::Bios, 256).smp(1));
 
-    let out = m.command("/test-spin 2");
-    let ids = spinners(&out);
-    assert_eq!(ids.len(), 2, "two task ids expected:\n{out}");
-    assert!(ids.iter().all(|(_, cpu)| *cpu == 0), "{out}");
+    let ids = start_two_spinners(&mut m);
+    assert!(ids.iter().all(|(_, cpu)| *cpu == 0), "{ids:?}");
     let (a, b) = (ids[0].0.as_str(), ids[1].0.as_str());
 
     // The console (weight 16) still answers promptly.
@@ -113,22 +144,11 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     let first = ps(&mut m);
     thread::sleep(Duration::from_secs(2));
     let second = ps(&mut m);
-    for id in [a, b] {
-        let t1 = cpu_secs(&first, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{first}"));
-        let t2 = cpu_secs(&second, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{second}"));
-        eprintln!("sched: {id} CPU time {t1} s, then {t2} s");
-        assert!(
-            t1 > 0.0 && t2 > t1,
-            "{id} did not run: {t1} s then {t2} s\n{first}\n{second}"
-        );
-    }
+    cpu_gained(&first, &second, &[a, b]);
     assert!(!m.text().contains(SIMD_ERROR), "{}", m.text());
 
-    // /kill ends one within a second (the kernel measures); it says how
-    // many exact rounds it did, and /ps no longer lists it.
-    let ms = kill_ms(&mut m, a);
-    assert!(ms < 1000.0, "{a} ended {ms} ms after /kill");
-    m.wait_for(&format!("spin task {a}: stopped after "), TIMEOUT);
+    // /kill ends one within a second; /ps no longer lists it.
+    kill_spinner(&mut m, a);
     thread::sleep(Duration::from_secs(1));
     let third = ps(&mut m);
     assert!(
@@ -140,9 +160,7 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     let out = m.command(&format!("/kill {a}"));
     assert!(out.contains(&format!("no task {a}")), "{out}");
 
-    let ms = kill_ms(&mut m, b);
-    assert!(ms < 1000.0, "{b} ended {ms} ms after /kill");
-    m.wait_for(&format!("spin task {b}: stopped after "), TIMEOUT);
+    kill_spinner(&mut m, b);
     let text = m.text();
     assert!(!text.contains(SIMD_ERROR), "{text}");
     let rounds: Vec<&str> = text.lines().filter(|l| l.contains("spin task t")).collect();
@@ -157,10 +175,8 @@ fn tasks_run_on_both_cpus_beside_the_compute_team() {
 
     // Two spinners: the first goes to CPU 1 (application processors
     // first), the second to CPU 0 (fewest tasks).
-    let out = m.command("/test-spin 2");
-    let ids = spinners(&out);
-    assert_eq!(ids.len(), 2, "two task ids expected:\n{out}");
-    assert_eq!((ids[0].1, ids[1].1), (1, 0), "{out}");
+    let ids = start_two_spinners(&mut m);
+    assert_eq!((ids[0].1, ids[1].1), (1, 0), "{ids:?}");
     let (a, b) = (ids[0].0.as_str(), ids[1].0.as_str());
 
     // /ps lists every CPU's tasks, with the CPU each runs on.
@@ -203,21 +219,10 @@ fn tasks_run_on_both_cpus_beside_the_compute_team() {
     // Both spinners make progress, each on its CPU.
     thread::sleep(Duration::from_secs(2));
     let second = ps(&mut m);
-    for id in [a, b] {
-        let t1 = cpu_secs(&first, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{first}"));
-        let t2 = cpu_secs(&second, id).unwrap_or_else(|| panic!("/ps lacks {id}:\n{second}"));
-        eprintln!("sched-smp2: {id} CPU time {t1} s, then {t2} s");
-        assert!(
-            t2 > t1,
-            "{id} did not run: {t1} s then {t2} s\n{first}\n{second}"
-        );
-    }
     // The one alone on CPU 1 gets most of that CPU; the one on CPU 0
     // shares it with the console.
-    let (da, db) = (
-        cpu_secs(&second, a).unwrap() - cpu_secs(&first, a).unwrap(),
-        cpu_secs(&second, b).unwrap() - cpu_secs(&first, b).unwrap(),
-    );
+    let gained = cpu_gained(&first, &second, &[a, b]);
+    let (da, db) = (gained[0], gained[1]);
     assert!(
         da > 0.5,
         "{a} on CPU 1 ran only {da} s of ~2 s:\n{first}\n{second}"
@@ -226,9 +231,7 @@ fn tasks_run_on_both_cpus_beside_the_compute_team() {
 
     // /kill stops each within a second, from CPU 0 for the one on CPU 1.
     for id in [a, b] {
-        let ms = kill_ms(&mut m, id);
-        assert!(ms < 1000.0, "{id} ended {ms} ms after /kill");
-        m.wait_for(&format!("spin task {id}: stopped after "), TIMEOUT);
+        kill_spinner(&mut m, id);
         // The message is printed above a redrawn prompt.
         m.wait_for(PROMPT, TIMEOUT);
     }
