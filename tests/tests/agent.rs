@@ -195,9 +195,11 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
         }
     }
 
-    // /explain shows the last reply's tokens.
+    // /explain shows the last reply's tokens, and why "Hi!" made no call.
     let explain = m.command("/explain");
     assert!(explain.contains("p="), "{explain}");
+    assert!(explain.contains("call name candidates"), "{explain}");
+    assert!(explain.contains("the call was dropped"), "{explain}");
 
     m.send(b"/shutdown\r");
     m.expect_exit(ExitCode::Success, COMMAND_TIMEOUT);

@@ -154,5 +154,24 @@ fn cmd_explain(_: &Invocation, out: &mut Output) -> Result2 {
             }
             outln!(out);
         }
+        // How a call's name was chosen: by its gain over the name prior.
+        let mut names = m.agent.name_scores.clone();
+        names.sort_by(|a, b| b.2.total_cmp(&a.2));
+        if !names.is_empty() {
+            out!(
+                out,
+                "call name candidates (probability, gain over the prior):"
+            );
+            for (t, p, g) in &names {
+                out!(out, "  {} {p:.2} {g:+.1}", show(*t));
+            }
+            outln!(out);
+        }
+        if m.agent.abandoned {
+            outln!(
+                out,
+                "no candidate gained enough over the prior: the call was dropped, and the reply above answered in text"
+            );
+        }
     })
 }

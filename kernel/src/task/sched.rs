@@ -313,8 +313,7 @@ pub fn on_tick() {
     }
     let c = percpu::index();
     let me = percpu::current();
-    let on_worker =
-        c != 0 && RUNNING[c].load(Ordering::Relaxed) == FLOW[c].load(Ordering::Relaxed);
+    let on_worker = c != 0 && RUNNING[c].load(Ordering::Relaxed) == FLOW[c].load(Ordering::Relaxed);
     if !on_worker {
         schedule();
         return;

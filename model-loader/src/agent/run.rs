@@ -203,8 +203,13 @@ pub struct Agent {
     /// over every reply (for the grammar's cost).
     pub generated: usize,
     pub decode_us: u64,
-    /// The last reply's name candidates (see `CallDecoder::name_scores`).
+    /// The last message's candidates for a call's name: token,
+    /// probability and gain over the prior (`CallDecoder::name_scores`),
+    /// for `/explain`.
     pub name_scores: Vec<(u32, f32, f32)>,
+    /// Whether the last message abandoned a call for a text answer (no
+    /// candidate gained enough over the prior).
+    pub abandoned: bool,
 }
 
 impl Agent {
@@ -224,6 +229,7 @@ impl Agent {
             generated: 0,
             decode_us: 0,
             name_scores: Vec::new(),
+            abandoned: false,
         }
     }
 
@@ -265,6 +271,8 @@ impl Agent {
         let mut untrusted = false;
         let mut message = String::from(user);
         self.trace.clear();
+        self.name_scores.clear();
+        self.abandoned = false;
         loop {
             let mut dec = CallDecoder::new(&mut self.grammar, tok).explained();
             if !self.constrained {
@@ -282,7 +290,8 @@ impl Agent {
             self.generated += stats.generated;
             self.decode_us += stats.decode_us;
             self.trace.append(&mut dec.trace);
-            self.name_scores = core::mem::take(&mut dec.name_scores);
+            self.name_scores.append(&mut dec.name_scores);
+            self.abandoned |= dec.abandoned();
             let outcome = dec.outcome();
             if stats.stop == Stop::Interrupted {
                 out.cancelled = true;
