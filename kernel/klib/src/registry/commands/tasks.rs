@@ -84,7 +84,7 @@ pub static TASKS: &[Spec] = &[
         help: "print a reminder above the prompt after a while",
         tier: Tier::Write,
         audience: Audience::Everyone,
-        aliases: &["ping", "reminder", "alarm"],
+        aliases: &["ping", "reminder", "alarm", "timer"],
     },
     Spec {
         name: "bg",
