@@ -1,7 +1,8 @@
 //! Background model requests (`/bg`) on SmolLM2: a request runs in a task
 //! with its own KV cache while a foreground message is answered, prints
 //! its answer above the prompt and writes it to `/bg/N.txt`; `/ps` lists
-//! it; `/kill tN` stops one within a second.
+//! it; a foreground reply lends it steps between its tokens; `/kill tN`
+//! stops one within a second.
 
 mod common;
 
@@ -155,6 +156,19 @@ fn bg_request_finishes_beside_a_foreground_reply_and_is_killed_quickly() {
     std::thread::sleep(Duration::from_secs(3));
     let ps = m.command("/ps");
     assert!(ps_row(&ps, id).is_some(), "t{id} not listed:\n{ps}");
+    // A foreground reply meanwhile lends it a step every few tokens (the
+    // two interleave; with strict priority the count would be 0).
+    let reply = m.command_with_timeout("Count from 1 to 20.", TIMEOUT);
+    let stats = line_with(&reply, "tok/s");
+    let lent: u32 = stats
+        .split(" background steps in between")
+        .next()
+        .filter(|before| before.len() < stats.len())
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no background steps lent during the reply: {stats:?}"));
+    eprintln!("a foreground reply beside a /bg request: {stats}");
+    assert!(lent >= 1, "{stats}");
     let t0 = Instant::now();
     let out = m.command(&format!("/kill t{id}"));
     let host_s = t0.elapsed().as_secs_f64();

@@ -21,6 +21,11 @@ pub struct ConsoleIo {
     pub at_line_start: bool,
     /// Whether Ctrl-C stops the work (the progress line says so).
     pub cancellable: bool,
+    /// Tokens generated since a step was last lent to a background
+    /// request.
+    since_lent: u32,
+    /// Steps lent to a background request during this work.
+    pub lent_steps: u32,
 }
 
 impl ConsoleIo {
@@ -32,6 +37,8 @@ impl ConsoleIo {
             first_text: None,
             at_line_start: true,
             cancellable: true,
+            since_lent: 0,
+            lent_steps: 0,
         }
     }
 
@@ -129,6 +136,16 @@ impl Io for ConsoleIo {
     fn now_us(&mut self) -> u64 {
         time::uptime().as_micros() as u64
     }
+
+    /// Every [`TOKENS_PER_LENT_STEP`](crate::shell::TOKENS_PER_LENT_STEP)
+    /// tokens, a waiting background request gets one step.
+    fn between_tokens(&mut self) {
+        self.since_lent += 1;
+        if self.since_lent >= crate::shell::TOKENS_PER_LENT_STEP && crate::shell::lend_turn() {
+            self.since_lent = 0;
+            self.lent_steps += 1;
+        }
+    }
 }
 
 /// Forgets Ctrl-Cs typed before the work started.
@@ -165,8 +182,12 @@ pub fn user_line(text: &str, entered: Duration) {
                     .stats
                     .map(|s| format!("{}, ", s.summary()))
                     .unwrap_or_default();
+                let lent = match io.lent_steps {
+                    0 => String::new(),
+                    n => format!("; {n} background steps in between"),
+                };
                 io.dim(&format!(
-                    "{calls}{last}{:.1} s in all{first}",
+                    "{calls}{last}{:.1} s in all{first}{lent}",
                     (time::uptime() - started).as_secs_f64()
                 ));
             }

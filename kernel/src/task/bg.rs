@@ -19,8 +19,9 @@
 //! as it was before the step, to be done again later. So:
 //! - a message typed at the prompt waits at most one layer of a background
 //!   step (milliseconds natively, tens of ms under TCG) before its prefill
-//!   starts, and the console's reply then runs alone: the request is
-//!   paused until the reply is over;
+//!   starts; while the reply streams, the request gets one step after
+//!   every four of its tokens (`shell::lend_turn`), so the two interleave
+//!   token by token and the reply keeps four fifths of the steps;
 //! - between console replies, the request runs whenever the model is
 //!   free, token by token; the console task (weight 16) still preempts it
 //!   for typing and commands that do not need the model.

@@ -432,6 +432,20 @@ pub fn wake_console() {
     kick(0);
 }
 
+/// Wakes task `id` if it sleeps (a background request lent the model's
+/// turn, `shell::lend_turn`); its CPU chooses at once.
+pub fn wake(id: u32) {
+    let Some(c) = cpu_of(id) else {
+        return;
+    };
+    with_cpu(c, |t| {
+        if let Some(slot) = t.sched.find(id) {
+            t.sched.wake(slot);
+        }
+    });
+    kick(c);
+}
+
 /// Whether the running code is its CPU's own flow: the console task on the
 /// boot CPU, the compute-team worker elsewhere (or tasks are not running
 /// there yet).

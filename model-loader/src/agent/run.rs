@@ -619,4 +619,7 @@ impl Io for HoldBack<'_> {
     fn now_us(&mut self) -> u64 {
         self.inner.now_us()
     }
+    fn between_tokens(&mut self) {
+        self.inner.between_tokens()
+    }
 }

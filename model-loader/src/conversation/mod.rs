@@ -97,6 +97,11 @@ pub trait Io {
     /// the reply's start ([`Step::Restart`]). Only an `Io` that has held
     /// that text back (the agent's) can honour it.
     fn retract(&mut self) {}
+    /// Between two generated tokens of a reply (the last one shown, the
+    /// next not yet computed): where the kernel lends the model to a
+    /// background request for one step. The reply's session is not
+    /// touched meanwhile.
+    fn between_tokens(&mut self) {}
 }
 
 /// What comes next in a reply, as chosen by a [`Decoder`].
@@ -504,6 +509,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
                 if reply_tokens.len() >= self.max_reply {
                     break Stop::Limit;
                 }
+                io.between_tokens();
                 if io.interrupted() {
                     break Stop::Interrupted;
                 }

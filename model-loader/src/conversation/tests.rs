@@ -53,6 +53,8 @@ struct TestIo {
     progress: Vec<(usize, usize)>,
     interrupt_after: Option<usize>,
     clock: u64,
+    /// Calls of `between_tokens`.
+    between: usize,
 }
 
 impl Io for TestIo {
@@ -72,6 +74,9 @@ impl Io for TestIo {
     fn now_us(&mut self) -> u64 {
         self.clock += 1000;
         self.clock
+    }
+    fn between_tokens(&mut self) {
+        self.between += 1;
     }
 }
 
@@ -151,7 +156,11 @@ fn turns_accumulate_consistently() {
     {
         let before = c.tokens().len();
         io.text.clear();
+        io.between = 0;
         let s = c.reply(msg, &mut io).unwrap();
+        // Between every two generated tokens (where the kernel lends the
+        // model to a background request), and nowhere else.
+        assert_eq!(io.between, s.generated - 1, "{:?}", s.stop);
         assert_eq!(c.turns().len(), i + 1);
         let turn = c.turns().last().unwrap();
         assert_eq!(turn.reply, io.text);
