@@ -277,6 +277,16 @@ fn cmd_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
         ms(s.wait_cycles.load(Ordering::Relaxed)),
         s.halts.load(Ordering::Relaxed)
     );
+    for w in 1..team::size() {
+        let c = crate::arch::x86_64::percpu::cpu(team::cpu_of(w));
+        outln!(
+            out,
+            "worker {w} (CPU {}): {} shares, {} ms on them",
+            team::cpu_of(w),
+            c.jobs.load(Ordering::Relaxed),
+            ms(c.job_cycles.load(Ordering::Relaxed))
+        );
+    }
     Ok(())
 }
 

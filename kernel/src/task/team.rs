@@ -110,6 +110,11 @@ pub fn size() -> usize {
     SHARED.members.load(Ordering::Relaxed)
 }
 
+/// The CPU of worker `w` (`w < size()`).
+pub fn cpu_of(w: usize) -> usize {
+    SHARED.cpu_of[w].load(Ordering::Relaxed)
+}
+
 impl Team for CpuTeam {
     fn workers(&self) -> usize {
         size()
@@ -180,7 +185,10 @@ pub fn worker_loop(me: &'static PerCpu, stack_bytes: u64) -> ! {
         // waits for that before returning from `run`), and this worker
         // decrements only after its share has returned.
         let job: Job = unsafe { *p };
+        let t0 = cpu::rdtsc();
         job(w);
+        me.job_cycles
+            .fetch_add(cpu::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
         me.jobs.fetch_add(1, Ordering::Relaxed);
         me.set_state(State::Idle);
         if SHARED.remaining.fetch_sub(1, Ordering::SeqCst) == 1

@@ -75,6 +75,9 @@ pub struct PerCpu {
     pub busy_ticks: AtomicU64,
     /// Compute-team jobs this CPU ran a share of.
     pub jobs: AtomicU64,
+    /// TSC cycles this CPU spent on its shares of those jobs (application
+    /// processors; the boot CPU's are `team::STATS.own_cycles`).
+    pub job_cycles: AtomicU64,
 }
 
 impl PerCpu {
@@ -88,6 +91,7 @@ impl PerCpu {
             ticks: AtomicU64::new(0),
             busy_ticks: AtomicU64::new(0),
             jobs: AtomicU64::new(0),
+            job_cycles: AtomicU64::new(0),
         }
     }
 
