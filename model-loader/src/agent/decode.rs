@@ -28,7 +28,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::grammar::{Dfa, DEAD};
-use super::mask::{MaskCache, TokenTable};
+use super::mask::{Mask, MaskCache, TokenTable};
 use crate::conversation::{Decoder, Step};
 use crate::sampler::Sampler;
 use crate::tokenizer::Tokenizer;
@@ -77,6 +77,18 @@ impl Grammar {
             spent_us: 0,
             prior: None,
         }
+    }
+
+    /// The tokens allowed from state `s` of the automaton for every
+    /// command, or of the one for read and write commands only (`safe`);
+    /// built once per state.
+    pub fn mask(&mut self, safe: bool, s: u32) -> &Mask {
+        let (dfa, cache) = if safe {
+            (&self.safe_dfa, &mut self.safe_cache)
+        } else {
+            (&self.dfa, &mut self.cache)
+        };
+        cache.get(&self.table, dfa, s)
     }
 }
 
@@ -558,35 +570,38 @@ impl<'g, 't> CallDecoder<'g, 't> {
     ) -> Option<Option<(u32, usize, f32, f32)>> {
         let prior = self.g.prior.as_ref()?;
         let lp = log_softmax(logits);
-        let (table, dfa, cache) = if self.safe {
-            (&self.g.table, &self.g.safe_dfa, &mut self.g.safe_cache)
-        } else {
-            (&self.g.table, &self.g.dfa, &mut self.g.cache)
-        };
-        let mask = cache.get(table, dfa, s);
         let floor = libm::logf(NAME_MIN_P);
+        // The likely tokens with their gains, then those the grammar allows.
+        let likely: Vec<(u32, f32, f32)> = lp
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l >= floor)
+            .map(|(t, &l)| {
+                let gain = l - prior.get(t).copied().unwrap_or(0.0);
+                (t as u32, libm::expf(l), gain)
+            })
+            .collect();
+        let mask = self.g.mask(self.safe, s);
         let mut best: Option<(u32, f32, f32)> = None;
         let mut sure: Option<(u32, f32, f32)> = None;
         let mut scores = Vec::new();
-        for (t, &l) in lp.iter().enumerate() {
-            if l < floor || !mask.allows(t as u32) {
+        for (t, p, gain) in likely {
+            if !mask.allows(t) {
                 continue;
             }
-            let gain = l - prior.get(t).copied().unwrap_or(0.0);
-            let p = libm::expf(l);
-            scores.push((t as u32, p, gain));
+            scores.push((t, p, gain));
             if best.is_none_or(|(_, _, g)| gain > g) {
-                best = Some((t as u32, p, gain));
+                best = Some((t, p, gain));
             }
             if p >= NAME_SURE_P {
-                sure = Some((t as u32, p, gain));
+                sure = Some((t, p, gain));
             }
         }
+        let allowed = mask.count();
         self.name_scores = scores;
         // A name the model is sure of stays its choice ("How much RAM
         // ...": `mem` at 0.96 gained less than `cpu` at 0.02).
         let best = sure.or(best);
-        let allowed = mask.count();
         Some(best.map(|(t, p, g)| (t, allowed, p, g)))
     }
 
@@ -671,12 +686,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
         let mut allowed = 0;
         let (t, st) = match self.check(s, first) {
             DEAD => {
-                let (table, dfa, cache) = if self.safe {
-                    (&self.g.table, &self.g.safe_dfa, &mut self.g.safe_cache)
-                } else {
-                    (&self.g.table, &self.g.dfa, &mut self.g.cache)
-                };
-                let mask = cache.get(table, dfa, s);
+                let mask = self.g.mask(self.safe, s);
                 allowed = mask.count();
                 match mask.argmax(logits) {
                     Some(t) => (t, self.check(s, t)),
