@@ -55,6 +55,10 @@ pub struct Grammar {
     /// chosen by how much the message raises a token's probability over
     /// this, not by its probability alone (see [`CallDecoder`]).
     pub prior: Option<Vec<f32>>,
+    /// Per token: whether it would open a call or a pseudo-call (the
+    /// format's tag or another control token, or text starting with `{`,
+    /// a fence or `<`); masked where a reply must be plain text.
+    opens_call: Vec<bool>,
 }
 
 impl Grammar {
@@ -67,15 +71,32 @@ impl Grammar {
             .iter()
             .copied()
             .filter(|s| matches!(s.tier, Tier::Read | Tier::Write));
+        let table = TokenTable::new(tok);
+        let open_tag = tok.token_id("<tool_call>");
+        let opens_call = (0..tok.vocab_size() as u32)
+            .map(|t| {
+                let special = tok.is_control(t) || tok.special_tokens().contains(&t);
+                if Some(t) == open_tag || (special && !tok.is_eog(t)) {
+                    return true;
+                }
+                let b = table.bytes(t);
+                // `<`: the model writes the format's tags as text too
+                // (`<tool_response>` then a call).
+                b.iter()
+                    .find(|c| !c.is_ascii_whitespace())
+                    .is_some_and(|c| matches!(c, b'{' | b'`' | b'<'))
+            })
+            .collect();
         Grammar {
             safe_dfa: Dfa::for_commands(safe),
             safe_cache: MaskCache::default(),
             dfa: Dfa::for_commands(specs.iter().copied()),
-            table: TokenTable::new(tok),
+            table,
             cache: MaskCache::default(),
-            open_tag: tok.token_id("<tool_call>"),
+            open_tag,
             spent_us: 0,
             prior: None,
+            opens_call,
         }
     }
 
@@ -633,19 +654,10 @@ impl<'g, 't> CallDecoder<'g, 't> {
         Step::Restart
     }
 
-    /// Whether token `t` would open a call or a pseudo-call (the tag or
-    /// another control token of the format, or text starting with `{`, a
-    /// fence or `<`).
+    /// Whether token `t` would open a call or a pseudo-call (see
+    /// `Grammar::opens_call`).
     fn opens_call(&self, t: u32) -> bool {
-        let special = self.tok.is_control(t) || self.tok.special_tokens().contains(&t);
-        if Some(t) == self.g.open_tag || (special && !self.tok.is_eog(t)) {
-            return true;
-        }
-        let b = self.g.table.bytes(t);
-        let i = b.iter().position(|c| !c.is_ascii_whitespace());
-        // `<`: the model writes the format's tags as text too
-        // (`<tool_response>` then a call).
-        i.is_some_and(|i| matches!(b[i], b'{' | b'`' | b'<'))
+        self.g.opens_call.get(t as usize).copied().unwrap_or(false)
     }
 
     /// The most likely token that does not open a call.
