@@ -385,9 +385,8 @@ pub fn main(args: Vec<String>) -> Result<()> {
                 );
                 if trace && (verbose || !pass) {
                     eprintln!("{}", trace_text(&tok, &ag.trace));
-                    let mut sc = ag.name_scores.clone();
-                    sc.sort_by(|a, b| b.2.total_cmp(&a.2));
-                    let sc: Vec<String> = sc
+                    let sc: Vec<String> = ag
+                        .names_by_gain()
                         .iter()
                         .map(|(t, p, g)| {
                             let b = tok.token_bytes(*t).unwrap_or_default();

@@ -155,8 +155,7 @@ fn cmd_explain(_: &Invocation, out: &mut Output) -> Result2 {
             outln!(out);
         }
         // How a call's name was chosen: by its gain over the name prior.
-        let mut names = m.agent.name_scores.clone();
-        names.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let names = m.agent.names_by_gain();
         if !names.is_empty() {
             out!(
                 out,

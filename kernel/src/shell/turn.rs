@@ -70,6 +70,13 @@ pub fn model_turn<R>(who: Turn, f: impl FnOnce() -> R) -> Option<R> {
     } else {
         BACKGROUND_WAITING.store(crate::task::sched::current_id(), Ordering::Release);
     }
+    let stop_waiting = || {
+        if urgent {
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+        } else {
+            BACKGROUND_WAITING.store(0, Ordering::Release);
+        }
+    };
     let mut lent = false;
     loop {
         // A lent turn is taken even when killed: the step then stops at
@@ -90,22 +97,14 @@ pub fn model_turn<R>(who: Turn, f: impl FnOnce() -> R) -> Option<R> {
             break;
         }
         if who != Turn::Console && crate::task::sched::killed() {
-            if urgent {
-                WAITING.fetch_sub(1, Ordering::AcqRel);
-            } else {
-                BACKGROUND_WAITING.store(0, Ordering::Release);
-            }
+            stop_waiting();
             return None;
         }
         // A background request polls less often (a kill or a lent turn
         // wakes it).
         crate::task::sched::sleep_ticks(if urgent { 1 } else { BACKGROUND_POLL_TICKS });
     }
-    if urgent {
-        WAITING.fetch_sub(1, Ordering::AcqRel);
-    } else {
-        BACKGROUND_WAITING.store(0, Ordering::Release);
-    }
+    stop_waiting();
     let r = f();
     if lent {
         give_back();
@@ -129,7 +128,8 @@ fn give_back() {
 
 /// Lends the model's turn, held by the caller between two tokens of its
 /// reply, to a waiting background request for one step, and waits until
-/// it is back. Returns whether a step was lent (none waits: false).
+/// it is back. Returns whether the request took a step (false: none
+/// waits, or it ended without taking the turn).
 pub fn lend_turn() -> bool {
     let holder = MODEL_TURN.load(Ordering::Acquire);
     let task = BACKGROUND_WAITING.load(Ordering::Acquire);
@@ -156,7 +156,7 @@ pub fn lend_turn() -> bool {
                 .is_ok()
         {
             LENT_BY.store(0, Ordering::Release);
-            break;
+            return false;
         }
         crate::task::sched::sleep_ticks(1);
     }

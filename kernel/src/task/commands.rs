@@ -278,13 +278,13 @@ fn cmd_team(inv: &Invocation, out: &mut Output) -> Result<(), String> {
         s.halts.load(Ordering::Relaxed)
     );
     for w in 1..team::size() {
-        let c = crate::arch::x86_64::percpu::cpu(team::cpu_of(w));
+        let c = team::cpu_of(w);
+        let cpu = crate::arch::x86_64::percpu::cpu(c);
         outln!(
             out,
-            "worker {w} (CPU {}): {} shares, {} ms on them",
-            team::cpu_of(w),
-            c.jobs.load(Ordering::Relaxed),
-            ms(c.job_cycles.load(Ordering::Relaxed))
+            "worker {w} (CPU {c}): {} shares, {} ms on them",
+            cpu.jobs.load(Ordering::Relaxed),
+            ms(cpu.job_cycles.load(Ordering::Relaxed))
         );
     }
     Ok(())

@@ -213,6 +213,14 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The last message's name candidates (see [`Agent::name_scores`]),
+    /// the largest gain over the prior first.
+    pub fn names_by_gain(&self) -> Vec<(u32, f32, f32)> {
+        let mut names = self.name_scores.clone();
+        names.sort_by(|a, b| b.2.total_cmp(&a.2));
+        names
+    }
+
     pub fn new(
         registry: &'static Registry,
         tok: &crate::tokenizer::Tokenizer,
