@@ -298,6 +298,11 @@ fn schedule() {
     };
     RUNNING[c].store(to, Ordering::Relaxed);
     if from != to {
+        // A task switched out from its halt (the idle task or a halted
+        // worker, from an interrupt) no longer halts this CPU: its flag
+        // must not make the next task's time count as idle (it clears it
+        // itself only when it runs again, which a busy CPU may never do).
+        percpu::cpu(c).sleeping.store(0, Ordering::Relaxed);
         SWITCHES.fetch_add(1, Ordering::Relaxed);
         context::switch(context_of(c, from), context_of(c, to));
     }
