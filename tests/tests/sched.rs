@@ -142,6 +142,15 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
 
     // Both make progress: CPU time > 0 and growing for each.
     let first = ps(&mut m);
+    // The keys typed while the spinners ran made CPU 0 choose at once,
+    // not at its next tick.
+    let chosen: u64 = first
+        .split_once(" chosen at once for input)")
+        .and_then(|(before, _)| before.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no '(N chosen at once for input)' in /ps:\n{first}"));
+    eprintln!("sched: {chosen} choices at once for input");
+    assert!(chosen >= 1, "{first}");
     thread::sleep(Duration::from_secs(2));
     let second = ps(&mut m);
     cpu_gained(&first, &second, &[a, b]);

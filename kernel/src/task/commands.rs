@@ -114,13 +114,14 @@ fn cmd_ps(_: &Invocation, out: &mut Output) -> Result<(), String> {
     let cpus = rows.iter().map(|r| r.cpu + 1).max().unwrap_or(1);
     outln!(
         out,
-        "{} job{} of at most {}; {} tasks on {cpus} CPU{} (each job run is one), {} switches",
+        "{} job{} of at most {}; {} tasks on {cpus} CPU{} (each job run is one), {} switches ({} chosen at once for input)",
         table.len(),
         if table.len() == 1 { "" } else { "s" },
         klib::jobs::MAX_JOBS,
         rows.len(),
         if cpus == 1 { "" } else { "s" },
-        sched::SWITCHES.load(Ordering::Relaxed)
+        sched::SWITCHES.load(Ordering::Relaxed),
+        sched::INPUT_CHOICES.load(Ordering::Relaxed)
     );
     Ok(())
 }

@@ -114,6 +114,9 @@ static FLOW: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS]
 static RUNNING: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 /// Context switches since boot.
 pub static SWITCHES: AtomicU64 = AtomicU64::new(0);
+/// Choices of CPU 0's next task made at once for input (a device
+/// interrupt while the console was not running; [`on_device_interrupt`]).
+pub static INPUT_CHOICES: AtomicU64 = AtomicU64::new(0);
 
 /// The context-table index of `slot` on CPU `c`.
 fn context_of(c: usize, slot: Slot) -> usize {
@@ -435,6 +438,22 @@ pub fn wake_console() {
     });
     // From a task on another CPU (a job's output, a reminder): at once.
     kick(0);
+}
+
+/// A device interrupt on this CPU (interrupt context, after the EOI: a
+/// key, a serial byte): wakes the console, and on the console's CPU, if
+/// the console is not the running task (the CPU halts in its idle task,
+/// or runs another one), chooses now by the tick's rules, so the key is
+/// seen at once rather than at the next tick.
+pub fn on_device_interrupt() {
+    wake_console();
+    if percpu::index() == 0
+        && started_here()
+        && RUNNING[0].load(Ordering::Relaxed) != FLOW[0].load(Ordering::Relaxed)
+    {
+        INPUT_CHOICES.fetch_add(1, Ordering::Relaxed);
+        on_tick();
+    }
 }
 
 /// Wakes task `id` if it sleeps (a background request lent the model's

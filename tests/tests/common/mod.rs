@@ -90,6 +90,6 @@ pub fn ps(m: &mut Machine) -> String {
     const PS_TIMEOUT: Duration = Duration::from_secs(40);
     m.send(b"/ps\r");
     let out = m.wait_for(PS_END, PS_TIMEOUT);
-    m.wait_for(PROMPT, PS_TIMEOUT);
-    out
+    let rest = m.wait_for(PROMPT, PS_TIMEOUT);
+    out + rest.strip_suffix(PROMPT).unwrap_or(&rest)
 }

@@ -100,7 +100,7 @@ fn dispatch_dynamic(i: usize) {
     }
     apic::eoi();
     // A device interrupt (a key, maybe): the console looks at its input.
-    crate::task::sched::wake_console();
+    crate::task::sched::on_device_interrupt();
 }
 
 extern "x86-interrupt" fn apic_timer(_: InterruptStackFrame) {
@@ -124,7 +124,7 @@ extern "x86-interrupt" fn resched(_: InterruptStackFrame) {
 extern "x86-interrupt" fn com1(_: InterruptStackFrame) {
     crate::drivers::serial::on_interrupt();
     apic::eoi();
-    crate::task::sched::wake_console();
+    crate::task::sched::on_device_interrupt();
 }
 
 extern "x86-interrupt" fn apic_spurious(_: InterruptStackFrame) {
