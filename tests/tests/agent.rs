@@ -129,7 +129,8 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     runs(
         &mut m,
         "remind me in 30 seconds to look at the tea",
-        "/remind 30s ",
+        // The text in the person's words, whatever the model wrote.
+        "/remind 30s look at the tea",
         "reminder 1 in 30s",
     );
     m.wait_for("[reminder 1] ", REMINDER_TIMEOUT);

@@ -358,9 +358,9 @@ impl Agent {
                         *inv = s;
                     }
                 }
-                if let Some(r) = schedule::trimmed_reminder(self.registry, inv) {
+                if let Some(r) = schedule::trimmed_reminder(self.registry, inv, user) {
                     os.show(&format!(
-                        "(the reminder's text without the request's own words: {})",
+                        "(the reminder's text as you asked: {})",
                         r.command_line()
                     ));
                     *inv = r;

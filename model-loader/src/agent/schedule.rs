@@ -8,8 +8,9 @@
 //! that would do now what the person wanted later. Calls that already
 //! take a time (`/remind`, `/after`, `/every`) are left as they are.
 //!
-//! The same words trim a reminder's text the model copied from the request
-//! ("ping me in ten minutes to check the oven" → "check the oven"; see
+//! The same words give a reminder's text in the person's own words
+//! ("ping me in ten minutes to check the oven" → "check the oven"), where
+//! the model paraphrased or copied the whole request (see
 //! [`trimmed_reminder`]).
 
 use alloc::format;
@@ -186,15 +187,49 @@ pub fn reminder_text(text: &str, delay_ms: u64) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The `/remind` call `inv` with its text trimmed by [`reminder_text`], if
-/// anything was trimmed.
-pub fn trimmed_reminder(reg: &Registry, inv: &Invocation) -> Option<Invocation> {
+/// What the person's `request` asks to be reminded of, in their own words:
+/// the text after `remind me` (`ping`, `tell`, `alert`, `notify`),
+/// trimmed by [`reminder_text`] ("In an hour remind me to call mom" →
+/// "call mom"). `None` when the request has no such phrase, or when it
+/// gives another delay than the call's `delay_ms` (its words would stay).
+pub fn requested_reminder(request: &str, delay_ms: u64) -> Option<String> {
+    let words: Vec<&str> = request.split_whitespace().collect();
+    let norm = |w: &str| {
+        w.trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+    };
+    let start = (0..words.len().saturating_sub(1)).find(|&i| {
+        matches!(
+            norm(words[i]).as_str(),
+            "remind" | "ping" | "tell" | "alert" | "notify"
+        ) && norm(words[i + 1]) == "me"
+    })?;
+    let phrase = words[start..].join(" ");
+    let phrase = phrase.trim_end_matches(['.', '!', '?', ' ']);
+    let n: Vec<String> = phrase.split_whitespace().map(norm).collect();
+    let n: Vec<&str> = n.iter().map(String::as_str).collect();
+    if when(phrase).is_some() && delay_phrase(&n, delay_ms).is_none() {
+        return None;
+    }
+    reminder_text(phrase, delay_ms)
+}
+
+/// The `/remind` call `inv` with the text the person asked for
+/// ([`requested_reminder`] of `request`, the current message), or else
+/// its own text trimmed by [`reminder_text`]; `None` if that changes
+/// nothing. (Qwen2.5-Coder-0.5B paraphrases: "Remind me in 5 minutes to
+/// stretch" → "stretch your legs!", "In an hour remind me to call mom" →
+/// "Call mom at 1 hour after the prompt.")
+pub fn trimmed_reminder(reg: &Registry, inv: &Invocation, request: &str) -> Option<Invocation> {
     if inv.name() != "remind" {
         return None;
     }
     let delay = inv.spec.args.first()?.name;
     let ms = inv.millis(delay)?;
-    let text = reminder_text(inv.str("text")?, ms)?;
+    let own = inv.str("text")?;
+    let text = requested_reminder(request, ms)
+        .filter(|t| t != own)
+        .or_else(|| reminder_text(own, ms))?;
     reg.invocation(
         "remind",
         &[(delay, &format_duration(ms)), ("text", &text)],
@@ -323,13 +358,55 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            trimmed_reminder(&REGISTRY, &call)
+            trimmed_reminder(&REGISTRY, &call, "")
                 .map(|i| i.command_line())
                 .as_deref(),
             Some("/remind 10m check the oven")
         );
         let mem = parse_call(&REGISTRY, r#"{"name": "mem", "arguments": {}}"#).unwrap();
-        assert!(trimmed_reminder(&REGISTRY, &mem).is_none());
+        assert!(trimmed_reminder(&REGISTRY, &mem, "remind me in 5m to eat").is_none());
+    }
+
+    #[test]
+    fn a_reminder_says_what_the_person_asked_in_their_words() {
+        let min = 60_000;
+        let r = |req: &str, ms: u64| requested_reminder(req, ms);
+        assert_eq!(
+            r("Remind me in 5 minutes to stretch", 5 * min).as_deref(),
+            Some("stretch")
+        );
+        assert_eq!(
+            r("In an hour remind me to call mom.", 60 * min).as_deref(),
+            Some("call mom")
+        );
+        assert_eq!(
+            r("ping me in ten minutes to check the oven!", 10 * min).as_deref(),
+            Some("check the oven")
+        );
+        assert_eq!(
+            r("remind me in 5 minutes: tea", 5 * min).as_deref(),
+            Some("tea")
+        );
+        // No reminder phrase, nothing after it, or another delay.
+        assert_eq!(r("Set a timer for 5 minutes", 5 * min), None);
+        assert_eq!(r("remind me in 10m", 10 * min), None);
+        assert_eq!(r("remind me in 10 minutes to eat", 5 * min), None);
+        // Through the registry: the model's paraphrase gives way.
+        let call = |j: &str| parse_call(&REGISTRY, j).unwrap();
+        let line = |inv: &Invocation, req: &str| {
+            trimmed_reminder(&REGISTRY, inv, req).map(|i| i.command_line())
+        };
+        let legs = call(
+            r#"{"name": "remind", "arguments": {"delay": "5m", "text": "stretch your legs!"}}"#,
+        );
+        assert_eq!(
+            line(&legs, "Remind me in 5 minutes to stretch").as_deref(),
+            Some("/remind 5m stretch")
+        );
+        // A request in other words keeps the model's text.
+        assert_eq!(line(&legs, "5 minutes, then tell the legs"), None);
+        let same = call(r#"{"name": "remind", "arguments": {"delay": "5m", "text": "stretch"}}"#);
+        assert_eq!(line(&same, "Remind me in 5 minutes to stretch"), None);
     }
 
     #[test]
