@@ -448,7 +448,7 @@ pub fn wake_console() {
 pub fn on_device_interrupt() {
     wake_console();
     if percpu::index() == 0
-        && started_here()
+        && may_switch()
         && RUNNING[0].load(Ordering::Relaxed) != FLOW[0].load(Ordering::Relaxed)
     {
         INPUT_CHOICES.fetch_add(1, Ordering::Relaxed);
