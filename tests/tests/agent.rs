@@ -28,11 +28,11 @@
 
 mod common;
 
-use common::{config, data_image, open_image, NEEDS_IMAGES};
+use common::{config, data_image, line_with, open_image, NEEDS_IMAGES};
 use klib::qemu_exit::ExitCode;
 use qemu_tests::images::{env_path, QWEN_PACK_ENV};
 use qemu_tests::machine::COMMAND_TIMEOUT;
-use qemu_tests::{Firmware, Machine};
+use qemu_tests::{Firmware, Machine, PROMPT};
 use std::time::Duration;
 
 /// One request: prefill of the message, a call, its result and a reply.
@@ -75,6 +75,17 @@ fn runs(m: &mut Machine, request: &str, call: &str, effect: &str) -> String {
 /// effect written in different ways) and ask `[y/N]`; answers `answer`
 /// (and ends the request). Returns the call proposed and the output.
 fn confirm(m: &mut Machine, request: &str, calls: &[&str], answer: &str) -> (String, String) {
+    confirm_after(m, request, calls, answer, Duration::ZERO)
+}
+
+/// [`confirm`], answering after `decide`.
+fn confirm_after(
+    m: &mut Machine,
+    request: &str,
+    calls: &[&str],
+    answer: &str,
+    decide: Duration,
+) -> (String, String) {
     m.send(request.as_bytes());
     m.send(b"\r");
     let asked = m.wait_for("[y/N]", REQUEST_TIMEOUT);
@@ -87,6 +98,7 @@ fn confirm(m: &mut Machine, request: &str, calls: &[&str], answer: &str) -> (Str
         "agent: {request:?} -> {call}: shown {:?} s after Enter",
         call_latency(&asked)
     );
+    std::thread::sleep(decide);
     m.send(answer.as_bytes());
     m.send(b"\r");
     // What the call printed (if it ran) comes before the next reply.
@@ -152,13 +164,43 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
         "{ls}"
     );
 
-    // Power asks; "n" keeps the machine running.
+    // Power asks; "n" keeps the machine running. A background request
+    // takes steps while the person decides (the console holds the model's
+    // turn then, and lends it).
     m.command("/reset");
-    let (_, out) = confirm(&mut m, "Please shut down the computer", &["/shutdown"], "n");
+    let bg = m.command("/bg -n 400 Write a long story about a cat who learns to fly.");
+    let bg = line_with(&bg, "answering in the background")
+        .strip_prefix("bg t")
+        .and_then(|r| r.split(':').next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no /bg task in {bg}"));
+    let from = m.text().len();
+    let (_, out) = confirm_after(
+        &mut m,
+        "Please shut down the computer",
+        &["/shutdown"],
+        "n",
+        Duration::from_secs(10),
+    );
     assert!(
         m.poll_exit().is_none(),
         "the machine stopped after 'n':\n{out}"
     );
+    let text = m.text();
+    let lent = line_with(&text[from..], "steps while you decided");
+    eprintln!("agent: {lent}");
+    let steps: u32 = lent
+        .split("took ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {lent:?}"));
+    assert!(steps >= 1, "{lent}");
+    let killed = m.command(&format!("/kill t{bg}"));
+    assert!(killed.contains(&format!("killed task t{bg}")), "{killed}");
+    // Its last word comes above the prompt, then the prompt again.
+    m.wait_for(&format!("bg t{bg} stopped by /kill"), REQUEST_TIMEOUT);
+    m.wait_for(PROMPT, REQUEST_TIMEOUT);
     let up = m.command("/uptime");
     assert!(up.contains("up"), "{up}");
 

@@ -81,7 +81,20 @@ impl Os for KernelOs {
         let prompt = format!("{} ", paint(Style::Yellow, format!("{question} [y/N]")));
         // Typed-ahead keys must not answer: only a line typed now does.
         crate::model::chat::clear_interrupts();
-        match console::read_line(&prompt) {
+        // A background request (/bg) takes steps while the person decides.
+        let lent = crate::shell::steps_lent_at_prompt();
+        let line = console::read_line(&prompt);
+        let lent = crate::shell::steps_lent_at_prompt() - lent;
+        if lent > 0 {
+            println!(
+                "{}",
+                paint(
+                    Style::Dim,
+                    format!("(a background request took {lent} steps while you decided)")
+                )
+            );
+        }
+        match line {
             None => Answer::Cancel,
             Some(l) if matches!(l.trim(), "y" | "Y" | "yes" | "Yes" | "YES") => Answer::Yes,
             Some(_) => Answer::No,

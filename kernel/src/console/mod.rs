@@ -126,6 +126,9 @@ pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
                 x86_64::instructions::interrupts::enable();
                 if let Some(text) = above.then(take_above).flatten() {
                     editor.print_above(prompt, &text, &mut Raw);
+                } else if crate::shell::lend_turn_at_prompt() {
+                    // The console holds the model's turn (a confirmation):
+                    // a background request took a step meanwhile.
                 } else if crate::task::sched::started() {
                     // Until the next tick (USB keyboards are polled) or a
                     // key's interrupt wakes us; other tasks run meanwhile.
@@ -147,6 +150,11 @@ pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
             }
         }
     }
+}
+
+/// Whether a key (serial or PS/2) waits to be read.
+pub fn key_pending() -> bool {
+    serial::pending() || input::pending()
 }
 
 /// For long-running work (e.g. streaming tokens): whether the user pressed

@@ -5,7 +5,10 @@ pub mod commands;
 pub mod registry;
 mod turn;
 
-pub use turn::{lend_turn, model_turn, turn_wanted, Turn, TOKENS_PER_LENT_STEP};
+pub use turn::{
+    lend_turn, lend_turn_at_prompt, model_turn, steps_lent_at_prompt, turn_wanted, Turn,
+    TOKENS_PER_LENT_STEP,
+};
 
 use crate::console::style::{paint, Style};
 use crate::{console, println};

@@ -13,8 +13,12 @@
 //!   [`TOKENS_PER_LENT_STEP`] tokens ([`lend_turn`], called between
 //!   tokens), then takes it back: the two interleave token by token, the
 //!   foreground keeping most of the tokens.
+//! - While the console holds the turn but waits for a line (the person
+//!   deciding a `[y/N]`), it lends the turn step after step
+//!   ([`lend_turn_at_prompt`]); a lent step gives way as soon as a key
+//!   arrives ([`turn_wanted`]).
 
-use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 /// Who has the model's turn (0: nobody).
 static MODEL_TURN: AtomicU8 = AtomicU8::new(0);
@@ -49,10 +53,40 @@ pub enum Turn {
 /// turn wakes it).
 const BACKGROUND_POLL_TICKS: u64 = 10;
 
-/// Whether the console or a job waits for the model's turn (a background
-/// step in progress then gives way: `task::bg`).
+/// Set while the console, waiting for a line, has lent its turn.
+static LENT_AT_PROMPT: AtomicBool = AtomicBool::new(false);
+/// Steps lent while the console waited for a line, ever.
+static PROMPT_STEPS: AtomicU32 = AtomicU32::new(0);
+
+/// How many background steps the console has lent while it waited for a
+/// line ([`lend_turn_at_prompt`]), since boot.
+pub fn steps_lent_at_prompt() -> u32 {
+    PROMPT_STEPS.load(Ordering::Relaxed)
+}
+
+/// Whether the console or a job waits for the model's turn, or the
+/// console, which lent its turn while it waited for a line, has a key to
+/// read (a background step in progress then gives way: `task::bg`).
 pub fn turn_wanted() -> bool {
     WAITING.load(Ordering::Acquire) > 0
+        || (LENT_AT_PROMPT.load(Ordering::Acquire) && crate::console::key_pending())
+}
+
+/// For the console waiting for a line (a confirmation) while it holds the
+/// model's turn: lends the turn to a waiting background request for one
+/// step, which gives way when a key arrives. Returns whether a step was
+/// taken (false: the console does not hold the turn, or none waits).
+pub fn lend_turn_at_prompt() -> bool {
+    if MODEL_TURN.load(Ordering::Acquire) != Turn::Console as u8 {
+        return false;
+    }
+    LENT_AT_PROMPT.store(true, Ordering::Release);
+    let stepped = lend_turn();
+    LENT_AT_PROMPT.store(false, Ordering::Release);
+    if stepped {
+        PROMPT_STEPS.fetch_add(1, Ordering::Relaxed);
+    }
+    stepped
 }
 
 /// Runs `f` with the model's turn (see the module documentation). A job
