@@ -29,7 +29,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use klib::registry::{Arg, Invocation, Kind, Spec, Tier, Value};
+use klib::registry::{Arg, Invocation, Kind, Registry, Spec, Tier, Value};
 
 /// Words a model uses as placeholders, which ground nothing by
 /// themselves (a file named `file.txt` must be named in full).
@@ -223,6 +223,28 @@ pub fn drop_unasked_flags(inv: &mut Invocation, request: &str) -> Vec<&'static s
     dropped
 }
 
+/// A `/write` for a message that asks to add to a file ("Add a line to
+/// notes.txt: ..."), as the `/append` it asked for: the same path and
+/// text, keeping what the file holds where the write would replace it.
+/// The message says `add` or `append`, and none of `write`, `replace`,
+/// `overwrite`, `create`, `start` or `new` (then a write may be meant).
+/// For a file that does not exist yet the two do the same.
+pub fn append_as_asked(reg: &Registry, inv: &Invocation, request: &str) -> Option<Invocation> {
+    if inv.name() != "write" {
+        return None;
+    }
+    let ws = words(request);
+    let said = |list: &[&str]| list.iter().any(|w| has_word(&ws, w));
+    if !said(&["add", "append"])
+        || said(&["write", "replace", "overwrite", "create", "start", "new"])
+    {
+        return None;
+    }
+    let (path, text) = (inv.str("path")?, inv.str("text")?);
+    reg.invocation("append", &[("path", path), ("text", text)], false)
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +255,35 @@ mod tests {
     fn check(context: &str, json: &str) -> Option<&'static str> {
         let inv = parse_call(&REGISTRY, json).unwrap_or_else(|e| panic!("{json}: {e:?}"));
         ungrounded(&inv, context).map(|u| u.arg)
+    }
+
+    #[test]
+    fn a_write_asked_as_an_addition_appends() {
+        let write = parse_call(
+            &REGISTRY,
+            r#"{"name": "write", "arguments": {"path": "notes.txt", "text": "back up the disk"}}"#,
+        )
+        .unwrap();
+        let line = |req: &str| append_as_asked(&REGISTRY, &write, req).map(|i| i.command_line());
+        assert_eq!(
+            line("Add a line to notes.txt: back up the disk").as_deref(),
+            Some("/append notes.txt back up the disk")
+        );
+        assert_eq!(
+            line("append 'back up the disk' to notes.txt").as_deref(),
+            Some("/append notes.txt back up the disk")
+        );
+        // A write asked for, or no addition: as the model wrote it.
+        assert_eq!(line("Write 'back up the disk' to notes.txt"), None);
+        assert_eq!(line("Create notes.txt and add 'back up the disk'"), None);
+        assert_eq!(line("Replace notes.txt with: back up the disk"), None);
+        assert_eq!(line("Put 'back up the disk' in notes.txt"), None);
+        let cat = parse_call(
+            &REGISTRY,
+            r#"{"name": "cat", "arguments": {"path": "notes.txt"}}"#,
+        )
+        .unwrap();
+        assert!(append_as_asked(&REGISTRY, &cat, "add notes.txt").is_none());
     }
 
     #[test]

@@ -358,6 +358,14 @@ impl Agent {
                         *inv = s;
                     }
                 }
+                if let Some(a) = ground::append_as_asked(self.registry, inv, user) {
+                    os.show(&format!(
+                        "(you asked to add, not to replace: {} instead of {})",
+                        a.command_line(),
+                        inv.command_line()
+                    ));
+                    *inv = a;
+                }
                 if let Some(r) = schedule::trimmed_reminder(self.registry, inv, user) {
                     os.show(&format!(
                         "(the reminder's text as you asked: {})",
