@@ -16,10 +16,14 @@
 //!   with its extension counts, `file.txt`); `/` and `.` always; a path
 //!   with a space only when the person quoted it (`"my notes.txt"`);
 //! - a duration: any number (digits or a number word) or time unit word;
-//! - an id or word of a destructive command: the value as a whole word.
+//! - an id or word of a destructive command: the value as a whole word;
+//! - the text of a `/write` or `/append`: one of its words of three letters
+//!   or more (other than a few common ones), when it has any ("What's
+//!   written in /notes/monday.txt?" became `/write notes/monday.txt This
+//!   is a test note.`: content the person never gave).
 //!
-//! Texts (what to write, what to remind) and command lines (checked by
-//! the grammar) are not checked.
+//! Other texts (a reminder's comes from the request: `schedule`) and
+//! command lines (checked by the grammar) are not checked.
 //!
 //! A flag of a destructive or power call the person did not ask for
 //! (`/rm -r` for "rm notes.bak") is turned off before the call is shown
@@ -73,6 +77,7 @@ impl Ungrounded {
         match self.kind {
             Kind::Path => "Which file or folder do you mean? Please give its name.".to_string(),
             Kind::Duration { .. } => "When? Please give a time, like 10 minutes.".to_string(),
+            Kind::Text => "What should it say? Please give the text.".to_string(),
             _ => format!("Which {} do you mean?", self.arg.replace('_', " ")),
         }
     }
@@ -136,6 +141,22 @@ fn path_grounded(path: &str, context: &str, words: &[String]) -> bool {
     !generic && (mentioned(last) || has_word(words, stem))
 }
 
+/// Words too common to show that a text came from the person.
+const TEXT_COMMON: &[&str] = &[
+    "the", "and", "for", "with", "that", "this", "from", "are", "was", "is", "it", "you", "your",
+    "has", "have", "not", "but", "all", "new", "file", "text", "line", "note",
+];
+
+/// Whether a text to write has a word of the context's `words` (or no
+/// word to judge by).
+fn text_grounded(text: &str, words_of_context: &[String]) -> bool {
+    let own: Vec<String> = words(text)
+        .into_iter()
+        .filter(|w| w.len() >= 3 && !TEXT_COMMON.contains(&w.as_str()))
+        .collect();
+    own.is_empty() || own.iter().any(|w| has_word(words_of_context, w))
+}
+
 /// Whether `context` (lower case) gives a number or a unit of time.
 fn duration_grounded(context: &str) -> bool {
     context.chars().any(|c| c.is_ascii_digit())
@@ -154,6 +175,9 @@ pub fn ungrounded(inv: &Invocation, context: &str) -> Option<Ungrounded> {
         let grounded = match (&arg.kind, value) {
             (Kind::Path, Value::Str(p)) => path_grounded(p, &lower, &ws),
             (Kind::Duration { .. }, _) => duration_grounded(&lower),
+            (Kind::Text, Value::Str(t)) if matches!(inv.name(), "write" | "append") => {
+                text_grounded(t, &ws)
+            }
             (Kind::Word | Kind::Int { .. }, v) if inv.spec.tier == Tier::Destructive => {
                 let v = v.to_text().to_lowercase();
                 has_word(&ws, &v) || has_word(&ws, v.trim_start_matches('t'))
@@ -287,6 +311,42 @@ mod tests {
     }
 
     #[test]
+    fn invented_file_contents_are_caught() {
+        let write = |p: &str, t: &str| {
+            format!(r#"{{"name": "write", "arguments": {{"path": "{p}", "text": "{t}"}}}}"#)
+        };
+        assert_eq!(
+            check(
+                "What's written in /notes/monday.txt?",
+                &write("notes/monday.txt", "This is a test note.")
+            ),
+            Some("text")
+        );
+        assert_eq!(
+            check(
+                "Write 'buy milk' to shopping.txt",
+                &write("shopping.txt", "buy milk")
+            ),
+            None
+        );
+        assert_eq!(
+            check(
+                "Start a file called ideas.txt with my first idea: a solar kettle",
+                &write("ideas.txt", "A solar kettle is a kettle that uses the sun.")
+            ),
+            None
+        );
+        // Nothing to judge by.
+        assert_eq!(
+            check("Write 'v1' to version.txt", &write("version.txt", "v1")),
+            None
+        );
+        let append =
+            r#"{"name": "append", "arguments": {"path": "todo.txt", "text": "Buy a new car"}}"#;
+        assert_eq!(check("Add to todo.txt", append), Some("text"));
+    }
+
+    #[test]
     fn invented_paths_are_caught() {
         let cat = |p: &str| format!(r#"{{"name": "cat", "arguments": {{"path": "{p}"}}}}"#);
         assert_eq!(check("Open the file.", &cat("path/to/file")), Some("path"));
@@ -384,10 +444,14 @@ mod tests {
         assert_eq!(check("Stop job 3", &kill("3")), None);
         assert_eq!(check("kill t4 please", &kill("t4")), None);
         assert_eq!(check("Stop job 4", &kill("t4")), None);
-        // Texts are not checked.
+        // A reminder's text is not checked here (it comes from the
+        // request: `schedule`); a file's is (an idea the person never gave).
+        let remind =
+            r#"{"name": "remind", "arguments": {"delay": "5m", "text": "a solar kettle"}}"#;
+        assert_eq!(check("Remind me in 5 minutes", remind), None);
         let write =
             r#"{"name": "write", "arguments": {"path": "ideas.txt", "text": "a solar kettle"}}"#;
-        assert_eq!(check("Start ideas.txt with my idea", write), None);
+        assert_eq!(check("Start ideas.txt with my idea", write), Some("text"));
     }
 
     #[test]
