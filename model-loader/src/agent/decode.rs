@@ -17,6 +17,12 @@
 //!   message). When no candidate gained [`NAME_MIN_GAIN`] and the model
 //!   is not [`NAME_SURE_P`] sure, the call is abandoned: the reply starts
 //!   again ([`Step::Restart`]) as plain text, with call openers masked.
+//!   When the person's message names a file ([`CallDecoder::file_named`]),
+//!   a read or write command that takes a path needs only to have gained
+//!   at all ([`FILE_NAME_MIN_GAIN`]), and when no name was likely, the
+//!   one of those the message raised most is tried
+//!   (`CallDecoder::path_fallback`; its arguments are still checked
+//!   against what the person said, `ground`).
 //! - When the call is complete, its closing (`\n</tool_call>` or the
 //!   closing fence) is appended and the reply ends: one call per turn.
 //! - Unconstrained ([`CallDecoder::unconstrained`], for the evaluation's
@@ -55,6 +61,9 @@ pub struct Grammar {
     /// chosen by how much the message raises a token's probability over
     /// this, not by its probability alone (see [`CallDecoder`]).
     pub prior: Option<Vec<f32>>,
+    /// The names (and aliases) of the read and write commands that take a
+    /// path (a destructive call needs the full gain).
+    path_names: Vec<&'static str>,
     /// Per token: whether it would open a call or a pseudo-call (the
     /// format's tag or another control token, or text starting with `{`,
     /// a fence or `<`); masked where a reply must be plain text.
@@ -87,7 +96,14 @@ impl Grammar {
                     .is_some_and(|c| matches!(c, b'{' | b'`' | b'<'))
             })
             .collect();
+        let path_names = specs
+            .iter()
+            .filter(|s| matches!(s.tier, Tier::Read | Tier::Write))
+            .filter(|s| s.args.iter().any(|a| a.kind == klib::registry::Kind::Path))
+            .flat_map(|s| core::iter::once(s.name).chain(s.aliases.iter().copied()))
+            .collect();
         Grammar {
+            path_names,
             safe_dfa: Dfa::for_commands(safe),
             safe_cache: MaskCache::default(),
             dfa: Dfa::for_commands(specs.iter().copied()),
@@ -124,6 +140,12 @@ pub const NAME_MIN_GAIN: f32 = 1.0;
 /// names it cannot raise it e-fold). A name this likely is chosen
 /// whatever the others gained.
 pub const NAME_SURE_P: f32 = 0.9;
+/// When the message names a file, a read or write command that takes a
+/// path is kept if its name gained this much (any rise over the prior):
+/// "Show me plan.txt" gave `cat` at +0.5, "Copy the content of notes.txt
+/// into backup.txt" at +0.7, both below [`NAME_MIN_GAIN`], and were
+/// answered with made-up text.
+pub const FILE_NAME_MIN_GAIN: f32 = 0.0;
 
 /// `logits` as log-probabilities.
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
@@ -225,6 +247,8 @@ pub struct CallDecoder<'g, 't> {
     no_calls: bool,
     /// A call was abandoned ([`CallDecoder::abandoned`]).
     abandoned: bool,
+    /// The person's message names a file ([`CallDecoder::file_named`]).
+    file_named: bool,
 }
 
 impl<'g, 't> CallDecoder<'g, 't> {
@@ -246,6 +270,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
             name_scores: Vec::new(),
             no_calls: false,
             abandoned: false,
+            file_named: false,
         }
     }
 
@@ -267,6 +292,31 @@ impl<'g, 't> CallDecoder<'g, 't> {
         } else {
             &self.g.dfa
         }
+    }
+
+    /// The person's message names a file (`notes.txt`, `/drafts/a`): a
+    /// command that takes a path is kept with a smaller gain
+    /// ([`FILE_NAME_MIN_GAIN`]).
+    pub fn file_named(mut self, yes: bool) -> Self {
+        self.file_named = yes;
+        self
+    }
+
+    /// Whether the name that starts with token `t` may be a command that
+    /// takes a path.
+    fn takes_path(&self, t: u32) -> bool {
+        let b = self.g.table.bytes(t);
+        let end = b
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-'))
+            .unwrap_or(b.len());
+        let stem = &b[..end];
+        !stem.is_empty()
+            && self
+                .g
+                .path_names
+                .iter()
+                .any(|n| n.as_bytes().starts_with(stem))
     }
 
     /// Records every choice with its probability and alternatives.
@@ -622,8 +672,37 @@ impl<'g, 't> CallDecoder<'g, 't> {
         self.name_scores = scores;
         // A name the model is sure of stays its choice ("How much RAM
         // ...": `mem` at 0.96 gained less than `cpu` at 0.02).
-        let best = sure.or(best);
+        let mut best = sure.or(best);
+        if best.is_none() && self.file_named {
+            best = self.path_fallback(s, &lp);
+            self.name_scores.extend(best);
+        }
         Some(best.map(|(t, p, g)| (t, allowed, p, g)))
+    }
+
+    /// For a message that names a file, when no command's name was even
+    /// [`NAME_MIN_P`] likely: the allowed first token of a command that
+    /// takes a path whose probability the message raised most over the
+    /// prior, with its probability and gain ("Add 'walk the dog' to my
+    /// todo list in todo.txt": the model's names were the file's).
+    fn path_fallback(&mut self, s: u32, lp: &[f32]) -> Option<(u32, f32, f32)> {
+        let allowed: Vec<u32> = {
+            let mask = self.g.mask(self.safe, s);
+            (0..lp.len() as u32).filter(|&t| mask.allows(t)).collect()
+        };
+        let prior = self.g.prior.as_ref()?;
+        allowed
+            .into_iter()
+            .filter(|&t| self.takes_path(t))
+            .map(|t| {
+                let l = lp[t as usize];
+                (
+                    t,
+                    libm::expf(l),
+                    l - prior.get(t as usize).copied().unwrap_or(0.0),
+                )
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2))
     }
 
     /// Whether the call opened at the start of the reply (nothing but
@@ -676,8 +755,15 @@ impl<'g, 't> CallDecoder<'g, 't> {
         if self.at_name_start() {
             match self.calibrated_name(s, logits) {
                 None => {}
-                Some(Some((_, _, p, gain)))
-                    if p < NAME_SURE_P && gain < NAME_MIN_GAIN && self.opened_at_start() =>
+                Some(Some((t, _, p, gain)))
+                    if p < NAME_SURE_P
+                        && gain
+                            < if self.file_named && self.takes_path(t) {
+                                FILE_NAME_MIN_GAIN
+                            } else {
+                                NAME_MIN_GAIN
+                            }
+                        && self.opened_at_start() =>
                 {
                     self.g.spent_us += self.now().saturating_sub(t0);
                     return self.restart();

@@ -157,6 +157,19 @@ fn text_grounded(text: &str, words_of_context: &[String]) -> bool {
     own.is_empty() || own.iter().any(|w| has_word(words_of_context, w))
 }
 
+/// Whether `request` names a file or folder: a word with an extension
+/// (`notes.txt`) or a path with a `/` in it (`/drafts`, `a/b`).
+pub fn names_a_file(request: &str) -> bool {
+    words(request).iter().any(|w| {
+        let dotted = w.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty()
+                && (1..=4).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_alphabetic())
+        });
+        dotted || (w.contains('/') && w.bytes().any(|b| b.is_ascii_alphabetic()))
+    })
+}
+
 /// Whether `context` (lower case) gives a number or a unit of time.
 fn duration_grounded(context: &str) -> bool {
     context.chars().any(|c| c.is_ascii_digit())
@@ -308,6 +321,19 @@ mod tests {
         )
         .unwrap();
         assert!(append_as_asked(&REGISTRY, &cat, "add notes.txt").is_none());
+    }
+
+    #[test]
+    fn file_names_in_requests() {
+        assert!(names_a_file("Show me plan.txt"));
+        assert!(names_a_file(
+            "Copy the content of notes.txt into backup.txt"
+        ));
+        assert!(names_a_file("What's in /drafts?"));
+        assert!(!names_a_file("What does my todo list say?"));
+        assert!(!names_a_file("What is 2.5 + 2?"));
+        assert!(!names_a_file("Hi! How are you?"));
+        assert!(!names_a_file("Is 1/2 more than 0.3?"));
     }
 
     #[test]

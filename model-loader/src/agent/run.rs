@@ -282,7 +282,9 @@ impl Agent {
         self.name_scores.clear();
         self.abandoned = false;
         loop {
-            let mut dec = CallDecoder::new(&mut self.grammar, tok).explained();
+            let mut dec = CallDecoder::new(&mut self.grammar, tok)
+                .explained()
+                .file_named(ground::names_a_file(user));
             if !self.constrained {
                 dec = dec.unconstrained();
             } else if untrusted {
