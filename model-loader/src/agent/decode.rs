@@ -64,6 +64,8 @@ pub struct Grammar {
     /// The names (and aliases) of the read and write commands that take a
     /// path (a destructive call needs the full gain).
     path_names: Vec<&'static str>,
+    /// The names and aliases of every command offered.
+    names: Vec<&'static str>,
     /// Per token: whether it would open a call or a pseudo-call (the
     /// format's tag or another control token, or text starting with `{`,
     /// a fence or `<`); masked where a reply must be plain text.
@@ -102,8 +104,13 @@ impl Grammar {
             .filter(|s| s.args.iter().any(|a| a.kind == klib::registry::Kind::Path))
             .flat_map(|s| core::iter::once(s.name).chain(s.aliases.iter().copied()))
             .collect();
+        let names = specs
+            .iter()
+            .flat_map(|s| core::iter::once(s.name).chain(s.aliases.iter().copied()))
+            .collect();
         Grammar {
             path_names,
+            names,
             safe_dfa: Dfa::for_commands(safe),
             safe_cache: MaskCache::default(),
             dfa: Dfa::for_commands(specs.iter().copied()),
@@ -302,8 +309,9 @@ impl<'g, 't> CallDecoder<'g, 't> {
         self
     }
 
-    /// Whether the name that starts with token `t` may be a command that
-    /// takes a path.
+    /// Whether every name that may start with token `t` is one of a read
+    /// or write command that takes a path (`cat`, `ls`; not `d`, which
+    /// may become `dir` or `disks`).
     fn takes_path(&self, t: u32) -> bool {
         let b = self.g.table.bytes(t);
         let end = b
@@ -311,12 +319,15 @@ impl<'g, 't> CallDecoder<'g, 't> {
             .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-'))
             .unwrap_or(b.len());
         let stem = &b[..end];
+        let mut starting = self
+            .g
+            .names
+            .iter()
+            .filter(|n| n.as_bytes().starts_with(stem))
+            .peekable();
         !stem.is_empty()
-            && self
-                .g
-                .path_names
-                .iter()
-                .any(|n| n.as_bytes().starts_with(stem))
+            && starting.peek().is_some()
+            && starting.all(|n| self.g.path_names.contains(n))
     }
 
     /// Records every choice with its probability and alternatives.
@@ -673,18 +684,30 @@ impl<'g, 't> CallDecoder<'g, 't> {
         // A name the model is sure of stays its choice ("How much RAM
         // ...": `mem` at 0.96 gained less than `cpu` at 0.02).
         let mut best = sure.or(best);
-        if best.is_none() && self.file_named {
-            best = self.path_fallback(s, &lp);
-            self.name_scores.extend(best);
+        let kept = best.is_some_and(|(t, p, g)| {
+            p >= NAME_SURE_P
+                || g >= if self.file_named && self.takes_path(t) {
+                    FILE_NAME_MIN_GAIN
+                } else {
+                    NAME_MIN_GAIN
+                }
+        });
+        if !kept && self.file_named {
+            if let Some(f) = self.path_fallback(s, &lp) {
+                if f.2 >= FILE_NAME_MIN_GAIN {
+                    self.name_scores.push(f);
+                    best = Some(f);
+                }
+            }
         }
         Some(best.map(|(t, p, g)| (t, allowed, p, g)))
     }
 
-    /// For a message that names a file, when no command's name was even
-    /// [`NAME_MIN_P`] likely: the allowed first token of a command that
-    /// takes a path whose probability the message raised most over the
-    /// prior, with its probability and gain ("Add 'walk the dog' to my
-    /// todo list in todo.txt": the model's names were the file's).
+    /// For a message that names a file, when no likely name would be kept:
+    /// the allowed first token of a read or write command that takes a
+    /// path whose probability the message raised most over the prior,
+    /// with its probability and gain ("Add 'walk the dog' to my todo list
+    /// in todo.txt": the model's names were the file's).
     fn path_fallback(&mut self, s: u32, lp: &[f32]) -> Option<(u32, f32, f32)> {
         let allowed: Vec<u32> = {
             let mask = self.g.mask(self.safe, s);

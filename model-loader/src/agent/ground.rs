@@ -158,16 +158,24 @@ fn text_grounded(text: &str, words_of_context: &[String]) -> bool {
 }
 
 /// Whether `request` names a file or folder: a word with an extension
-/// (`notes.txt`) or a path with a `/` in it (`/drafts`, `a/b`).
+/// (`notes.txt`), a path with a `/` in it (`/drafts`, `a/b`), or a word
+/// next to `folder` or `directory` ("the drafts folder").
 pub fn names_a_file(request: &str) -> bool {
-    words(request).iter().any(|w| {
-        let dotted = w.rsplit_once('.').is_some_and(|(stem, ext)| {
-            !stem.is_empty()
-                && (1..=4).contains(&ext.len())
-                && ext.bytes().all(|b| b.is_ascii_alphabetic())
-        });
-        dotted || (w.contains('/') && w.bytes().any(|b| b.is_ascii_alphabetic()))
-    })
+    let ws = words(request);
+    let folder = |w: &str| matches!(w, "folder" | "directory");
+    let named = |w: &str| !folder(w) && !matches!(w, "the" | "a" | "my" | "this" | "that" | "new");
+    let by_folder = ws.windows(2).any(|p| {
+        (folder(&p[1]) && named(&p[0])) || (folder(&p[0]) && named(&p[1]) && p[1] != "and")
+    });
+    by_folder
+        || ws.iter().any(|w| {
+            let dotted = w.rsplit_once('.').is_some_and(|(stem, ext)| {
+                !stem.is_empty()
+                    && (1..=4).contains(&ext.len())
+                    && ext.bytes().all(|b| b.is_ascii_alphabetic())
+            });
+            dotted || (w.contains('/') && w.bytes().any(|b| b.is_ascii_alphabetic()))
+        })
 }
 
 /// Whether `context` (lower case) gives a number or a unit of time.
@@ -334,6 +342,9 @@ mod tests {
         assert!(!names_a_file("What is 2.5 + 2?"));
         assert!(!names_a_file("Hi! How are you?"));
         assert!(!names_a_file("Is 1/2 more than 0.3?"));
+        assert!(names_a_file("What's in the drafts folder?"));
+        assert!(names_a_file("Make a folder called archive"));
+        assert!(!names_a_file("Make a new folder"));
     }
 
     #[test]
