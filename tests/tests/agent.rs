@@ -28,7 +28,7 @@
 
 mod common;
 
-use common::{config, data_image, line_with, open_image, NEEDS_IMAGES};
+use common::{bg_task_of, config, data_image, line_with, open_image, NEEDS_IMAGES};
 use klib::qemu_exit::ExitCode;
 use qemu_tests::images::{env_path, QWEN_PACK_ENV};
 use qemu_tests::machine::COMMAND_TIMEOUT;
@@ -168,12 +168,7 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     // takes steps while the person decides (the console holds the model's
     // turn then, and lends it).
     m.command("/reset");
-    let bg = m.command("/bg -n 400 Write a long story about a cat who learns to fly.");
-    let bg = line_with(&bg, "answering in the background")
-        .strip_prefix("bg t")
-        .and_then(|r| r.split(':').next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no /bg task in {bg}"));
+    let bg = bg_task_of(&m.command("/bg -n 400 Write a long story about a cat who learns to fly."));
     let from = m.text().len();
     let (_, out) = confirm_after(
         &mut m,

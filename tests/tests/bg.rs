@@ -6,23 +6,13 @@
 
 mod common;
 
-use common::{config, line_with};
+use common::{bg_task_of as task_of, config, line_with};
 use qemu_tests::images::{env_path, SMOLLM2_PACK_ENV};
 use qemu_tests::{Firmware, Machine, PROMPT};
 use std::time::{Duration, Instant};
 
 /// Generous: the machine is shared and QEMU runs under TCG.
 const TIMEOUT: Duration = Duration::from_secs(240);
-
-/// The task number in `bg tN: answering in the background`.
-fn task_of(out: &str) -> u32 {
-    let line = line_with(out, "answering in the background");
-    let n = line
-        .strip_prefix("bg t")
-        .and_then(|r| r.split(':').next())
-        .and_then(|n| n.parse().ok());
-    n.unwrap_or_else(|| panic!("no task number in {line:?}"))
-}
 
 /// The seconds in `first token after X s`.
 fn first_token_s(reply: &str) -> f64 {

@@ -133,7 +133,7 @@ pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
                     // Until the next tick (USB keyboards are polled) or a
                     // key's interrupt wakes us; other tasks run meanwhile.
                     x86_64::instructions::interrupts::disable();
-                    if serial::pending() || input::pending() {
+                    if key_pending() {
                         x86_64::instructions::interrupts::enable();
                     } else {
                         crate::task::sched::sleep_ticks(1);

@@ -98,16 +98,15 @@ impl Grammar {
                     .is_some_and(|c| matches!(c, b'{' | b'`' | b'<'))
             })
             .collect();
+        let names_of =
+            |s: &&klib::registry::Spec| core::iter::once(s.name).chain(s.aliases.iter().copied());
         let path_names = specs
             .iter()
             .filter(|s| matches!(s.tier, Tier::Read | Tier::Write))
             .filter(|s| s.args.iter().any(|a| a.kind == klib::registry::Kind::Path))
-            .flat_map(|s| core::iter::once(s.name).chain(s.aliases.iter().copied()))
+            .flat_map(names_of)
             .collect();
-        let names = specs
-            .iter()
-            .flat_map(|s| core::iter::once(s.name).chain(s.aliases.iter().copied()))
-            .collect();
+        let names = specs.iter().flat_map(names_of).collect();
         Grammar {
             path_names,
             names,
@@ -684,14 +683,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
         // A name the model is sure of stays its choice ("How much RAM
         // ...": `mem` at 0.96 gained less than `cpu` at 0.02).
         let mut best = sure.or(best);
-        let kept = best.is_some_and(|(t, p, g)| {
-            p >= NAME_SURE_P
-                || g >= if self.file_named && self.takes_path(t) {
-                    FILE_NAME_MIN_GAIN
-                } else {
-                    NAME_MIN_GAIN
-                }
-        });
+        let kept = best.is_some_and(|(t, p, g)| self.keeps(t, p, g));
         if !kept && self.file_named {
             if let Some(f) = self.path_fallback(s, &lp) {
                 if f.2 >= FILE_NAME_MIN_GAIN {
@@ -701,6 +693,17 @@ impl<'g, 't> CallDecoder<'g, 't> {
             }
         }
         Some(best.map(|(t, p, g)| (t, allowed, p, g)))
+    }
+
+    /// Whether the name starting with token `t`, at probability `p` and
+    /// `gain` over the prior, is kept rather than the call abandoned.
+    fn keeps(&self, t: u32, p: f32, gain: f32) -> bool {
+        let min_gain = if self.file_named && self.takes_path(t) {
+            FILE_NAME_MIN_GAIN
+        } else {
+            NAME_MIN_GAIN
+        };
+        p >= NAME_SURE_P || gain >= min_gain
     }
 
     /// For a message that names a file, when no likely name would be kept:
@@ -779,14 +782,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
             match self.calibrated_name(s, logits) {
                 None => {}
                 Some(Some((t, _, p, gain)))
-                    if p < NAME_SURE_P
-                        && gain
-                            < if self.file_named && self.takes_path(t) {
-                                FILE_NAME_MIN_GAIN
-                            } else {
-                                NAME_MIN_GAIN
-                            }
-                        && self.opened_at_start() =>
+                    if !self.keeps(t, p, gain) && self.opened_at_start() =>
                 {
                     self.g.spent_us += self.now().saturating_sub(t0);
                     return self.restart();

@@ -281,10 +281,11 @@ impl Agent {
         self.trace.clear();
         self.name_scores.clear();
         self.abandoned = false;
+        let file_named = ground::names_a_file(user);
         loop {
             let mut dec = CallDecoder::new(&mut self.grammar, tok)
                 .explained()
-                .file_named(ground::names_a_file(user));
+                .file_named(file_named);
             if !self.constrained {
                 dec = dec.unconstrained();
             } else if untrusted {

@@ -143,6 +143,19 @@ fn delay_phrase(words: &[&str], ms: u64) -> Option<(usize, usize)> {
     None
 }
 
+/// A word as the reminder rules compare it: lower case, without the
+/// punctuation around it.
+fn norm_word(w: &str) -> String {
+    w.trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
+}
+
+/// Whether normalized words `a b` ask for a reminder: `remind me` (`ping`,
+/// `tell`, `alert`, `notify`).
+fn remind_me(a: &str, b: Option<&str>) -> bool {
+    matches!(a, "remind" | "ping" | "tell" | "alert" | "notify") && b == Some("me")
+}
+
 /// A reminder's text without the request's own words when the model copied
 /// them: a leading `remind me` (`ping`, `tell`, `alert`, `notify`), the
 /// phrase that gives the call's own delay, and a `to`/`that`/`about` left
@@ -151,20 +164,12 @@ fn delay_phrase(words: &[&str], ms: u64) -> Option<(usize, usize)> {
 /// a 10-minute delay) stays.
 pub fn reminder_text(text: &str, delay_ms: u64) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let norm: Vec<String> = words
-        .iter()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .collect();
+    let norm: Vec<String> = words.iter().map(|w| norm_word(w)).collect();
     let n: Vec<&str> = norm.iter().map(String::as_str).collect();
     let mut keep: Vec<bool> = alloc::vec![true; words.len()];
     let lead = usize::from(n.first() == Some(&"please"));
-    if matches!(
-        n.get(lead),
-        Some(&("remind" | "ping" | "tell" | "alert" | "notify"))
-    ) && n.get(lead + 1) == Some(&"me")
+    if n.get(lead)
+        .is_some_and(|&a| remind_me(a, n.get(lead + 1).copied()))
     {
         keep[..lead + 2].fill(false);
     }
@@ -194,19 +199,11 @@ pub fn reminder_text(text: &str, delay_ms: u64) -> Option<String> {
 /// gives another delay than the call's `delay_ms` (its words would stay).
 pub fn requested_reminder(request: &str, delay_ms: u64) -> Option<String> {
     let words: Vec<&str> = request.split_whitespace().collect();
-    let norm = |w: &str| {
-        w.trim_matches(|c: char| !c.is_alphanumeric())
-            .to_lowercase()
-    };
-    let start = (0..words.len().saturating_sub(1)).find(|&i| {
-        matches!(
-            norm(words[i]).as_str(),
-            "remind" | "ping" | "tell" | "alert" | "notify"
-        ) && norm(words[i + 1]) == "me"
-    })?;
+    let start = (0..words.len().saturating_sub(1))
+        .find(|&i| remind_me(&norm_word(words[i]), Some(&norm_word(words[i + 1]))))?;
     let phrase = words[start..].join(" ");
     let phrase = phrase.trim_end_matches(['.', '!', '?', ' ']);
-    let n: Vec<String> = phrase.split_whitespace().map(norm).collect();
+    let n: Vec<String> = phrase.split_whitespace().map(norm_word).collect();
     let n: Vec<&str> = n.iter().map(String::as_str).collect();
     if when(phrase).is_some() && delay_phrase(&n, delay_ms).is_none() {
         return None;

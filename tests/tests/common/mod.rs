@@ -43,6 +43,16 @@ pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
 }
 
+/// The task number in `/bg`'s `bg tN: answering in the background`.
+pub fn bg_task_of(out: &str) -> u32 {
+    let line = line_with(out, "answering in the background");
+    let n = line
+        .strip_prefix("bg t")
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok());
+    n.unwrap_or_else(|| panic!("no task number in {line:?}"))
+}
+
 /// The numbers written as `(N KiB)` in `line`, in order.
 pub fn kib_values(line: &str) -> Vec<u64> {
     line.split('(')
