@@ -17,6 +17,10 @@
 //!   message). When no candidate gained [`NAME_MIN_GAIN`] and the model
 //!   is not [`NAME_SURE_P`] sure, the call is abandoned: the reply starts
 //!   again ([`Step::Restart`]) as plain text, with call openers masked.
+//!   A candidate whose registry description shares more of the message's
+//!   words than the choice's is chosen instead, if it would be kept
+//!   (`CallDecoder::described`: "What time is it?" is `date`, "the
+//!   current date and time of day", not `uptime`, the model's 0.91).
 //!   When the person's message names a file ([`CallDecoder::file_named`]),
 //!   a read or write command that takes a path needs only to have gained
 //!   at all ([`FILE_NAME_MIN_GAIN`]), and when no name was likely, the
@@ -34,6 +38,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::grammar::{Dfa, DEAD};
+use super::ground;
 use super::mask::{Mask, MaskCache, TokenTable};
 use crate::conversation::{Decoder, Step};
 use crate::sampler::Sampler;
@@ -66,6 +71,10 @@ pub struct Grammar {
     path_names: Vec<&'static str>,
     /// The names and aliases of every command offered.
     names: Vec<&'static str>,
+    /// Per command offered: its names and aliases, the topic words of
+    /// those and of its description ([`ground::topic_words`]), and
+    /// whether it runs another command (`after`, `every`).
+    topics: Vec<(Vec<&'static str>, Vec<String>, bool)>,
     /// Per token: whether it would open a call or a pseudo-call (the
     /// format's tag or another control token, or text starting with `{`,
     /// a fence or `<`); masked where a reply must be plain text.
@@ -107,9 +116,23 @@ impl Grammar {
             .flat_map(names_of)
             .collect();
         let names = specs.iter().flat_map(names_of).collect();
+        let topics = specs
+            .iter()
+            .map(|s| {
+                let names: Vec<&str> = names_of(s).collect();
+                let mut words = ground::topic_words(&names.join(" "));
+                words.extend(ground::topic_words(s.help));
+                let runs = s
+                    .args
+                    .iter()
+                    .any(|a| a.kind == klib::registry::Kind::Command);
+                (names, words, runs)
+            })
+            .collect();
         Grammar {
             path_names,
             names,
+            topics,
             safe_dfa: Dfa::for_commands(safe),
             safe_cache: MaskCache::default(),
             dfa: Dfa::for_commands(specs.iter().copied()),
@@ -255,6 +278,8 @@ pub struct CallDecoder<'g, 't> {
     abandoned: bool,
     /// The person's message names a file ([`CallDecoder::file_named`]).
     file_named: bool,
+    /// The topic words of the person's message ([`CallDecoder::asked`]).
+    asked: Vec<String>,
 }
 
 impl<'g, 't> CallDecoder<'g, 't> {
@@ -277,6 +302,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
             no_calls: false,
             abandoned: false,
             file_named: false,
+            asked: Vec::new(),
         }
     }
 
@@ -308,25 +334,74 @@ impl<'g, 't> CallDecoder<'g, 't> {
         self
     }
 
-    /// Whether every name that may start with token `t` is one of a read
-    /// or write command that takes a path (`cat`, `ls`; not `d`, which
-    /// may become `dir` or `disks`).
-    fn takes_path(&self, t: u32) -> bool {
+    /// The person's message, whose words are matched against the
+    /// commands' descriptions when the name is chosen
+    /// ([`CallDecoder::described`]).
+    pub fn asked(mut self, request: &str) -> Self {
+        self.asked = ground::topic_words(request);
+        self
+    }
+
+    /// Token `t`'s letters: the part of it that can be in a name.
+    fn letters(&self, t: u32) -> &[u8] {
         let b = self.g.table.bytes(t);
         let end = b
             .iter()
             .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-'))
             .unwrap_or(b.len());
-        let stem = &b[..end];
-        let mut starting = self
-            .g
+        &b[..end]
+    }
+
+    /// The names of the commands offered that may start with token `t`'s
+    /// letters.
+    fn names_from(&self, t: u32) -> impl Iterator<Item = &'static str> + '_ {
+        let stem = self.letters(t);
+        self.g
             .names
             .iter()
-            .filter(|n| n.as_bytes().starts_with(stem))
-            .peekable();
-        !stem.is_empty()
-            && starting.peek().is_some()
-            && starting.all(|n| self.g.path_names.contains(n))
+            .copied()
+            .filter(move |n| !stem.is_empty() && n.as_bytes().starts_with(stem))
+    }
+
+    /// How many of the message's topic words the description of the
+    /// command that token `t` starts matches: the command whose name `t`
+    /// spells whole (`time`, not `timer`), else the one command it may
+    /// start (0 when it may start several). A command that runs another
+    /// (`after`) also counts the best match of the commands it may run:
+    /// "After 2 minutes, list the files" is about `after` and `ls`.
+    pub(super) fn described(&self, t: u32) -> usize {
+        let names: Vec<&str> = self.names_from(t).collect();
+        let whole = names.iter().find(|n| n.len() == self.letters(t).len());
+        let mut specs = self.g.topics.iter().filter(|(ns, ..)| match whole {
+            Some(w) => ns.contains(w),
+            None => names.iter().any(|n| ns.contains(n)),
+        });
+        let overlap = |words: &[String]| ground::topic_overlap(&self.asked, words);
+        match (specs.next(), specs.next()) {
+            (Some((_, words, runs)), None) => {
+                let inner = if *runs {
+                    self.g
+                        .topics
+                        .iter()
+                        .filter(|(.., r)| !r)
+                        .map(|(_, w, _)| overlap(w))
+                        .max()
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                overlap(words) + inner
+            }
+            _ => 0,
+        }
+    }
+
+    /// Whether every name that may start with token `t` is one of a read
+    /// or write command that takes a path (`cat`, `ls`; not `d`, which
+    /// may become `dir` or `disks`).
+    fn takes_path(&self, t: u32) -> bool {
+        let mut starting = self.names_from(t).peekable();
+        starting.peek().is_some() && starting.all(|n| self.g.path_names.contains(&n))
     }
 
     /// Records every choice with its probability and alternatives.
@@ -683,6 +758,28 @@ impl<'g, 't> CallDecoder<'g, 't> {
         // A name the model is sure of stays its choice ("How much RAM
         // ...": `mem` at 0.96 gained less than `cpu` at 0.02).
         let mut best = sure.or(best);
+        // A candidate whose description the message's words match better
+        // than the choice's wins, if it would be kept ("What time is it?":
+        // `uptime` at 0.91, `time` at 0.07, an alias of `date`, "the
+        // current date and time of day").
+        if let Some((t, ..)) = best {
+            let by_words = self
+                .name_scores
+                .iter()
+                .map(|&(c, p, g)| (self.described(c), (c, p, g)))
+                .max_by_key(|(n, _)| *n);
+            if let Some((n, c)) = by_words {
+                let unique = self
+                    .name_scores
+                    .iter()
+                    .filter(|s| self.described(s.0) == n)
+                    .count()
+                    == 1;
+                if unique && n > self.described(t) && self.keeps(c.0, c.1, c.2) {
+                    best = Some(c);
+                }
+            }
+        }
         let kept = best.is_some_and(|(t, p, g)| self.keeps(t, p, g));
         if !kept && self.file_named {
             if let Some(f) = self.path_fallback(s, &lp) {

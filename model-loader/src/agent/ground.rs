@@ -178,6 +178,47 @@ pub fn names_a_file(request: &str) -> bool {
         })
 }
 
+/// Words that say nothing about which command a request wants.
+const ASK_COMMON: &[&str] = &[
+    "what", "what's", "whats", "the", "how", "much", "many", "are", "there", "show", "tell",
+    "please", "for", "and", "you", "your", "this", "that", "does", "did", "can", "could", "would",
+    "will", "been", "has", "have", "with", "from", "which", "when", "where", "who", "why", "all",
+    "any", "some", "about", "into", "now", "get", "give", "let", "want", "need", "like", "just",
+    "its", "it's", "not", "but", "was", "is", "it", "me", "my", "one", "i'm", "i've",
+];
+
+/// The words of `text` that can say which command it is about: lower
+/// case, at least 3 letters, not [`ASK_COMMON`].
+pub fn topic_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| w.len() >= 3 && !ASK_COMMON.contains(w))
+        .map(String::from)
+        .collect()
+}
+
+/// Whether `a` and `b` are one word, maybe inflected: "disk" and
+/// "disks", "boot" and "booted", "run" and "running"; not "time" and
+/// "timer".
+fn same_word(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let Some(rest) = long.strip_prefix(short) else {
+        return false;
+    };
+    let doubled = |r: &str| r.len() == 4 && r.ends_with("ing") && short.ends_with(&r[..1]);
+    matches!(rest, "" | "s" | "es" | "d" | "ed" | "ing") || doubled(rest)
+}
+
+/// How many of a request's topic words are among a description's
+/// ([`same_word`]).
+pub fn topic_overlap(request: &[String], description: &[String]) -> usize {
+    request
+        .iter()
+        .filter(|w| description.iter().any(|d| same_word(w, d)))
+        .count()
+}
+
 /// Whether `context` (lower case) gives a number or a unit of time.
 fn duration_grounded(context: &str) -> bool {
     context.chars().any(|c| c.is_ascii_digit())

@@ -285,7 +285,8 @@ impl Agent {
         loop {
             let mut dec = CallDecoder::new(&mut self.grammar, tok)
                 .explained()
-                .file_named(file_named);
+                .file_named(file_named)
+                .asked(user);
             if !self.constrained {
                 dec = dec.unconstrained();
             } else if untrusted {

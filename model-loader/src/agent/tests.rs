@@ -473,3 +473,61 @@ mod skipped_calls {
         assert!(why.contains("at most"), "{why}");
     }
 }
+
+/// The words of a request are matched against the kernel registry's
+/// descriptions of the commands a name token may start.
+mod described {
+    use super::super::decode::{CallDecoder, Grammar};
+    use super::super::ground::{topic_overlap, topic_words};
+    use crate::gguf::Gguf;
+    use crate::tokenizer::Tokenizer;
+    use klib::registry::REGISTRY;
+
+    static VOCAB: &[u8] = include_bytes!("../../data/ggml-vocab-gpt-2.gguf");
+
+    #[test]
+    fn topic_words_are_matched_inflected_but_not_extended() {
+        assert_eq!(topic_words("What time is it?"), ["time"]);
+        assert_eq!(
+            topic_words("How much disk space is left?"),
+            ["disk", "space", "left"]
+        );
+        let n = |a: &str, b: &str| topic_overlap(&topic_words(a), &topic_words(b));
+        assert_eq!(n("the disks", "a disk"), 1);
+        assert_eq!(n("since it booted", "boot"), 1);
+        assert_eq!(n("is it running", "run"), 1);
+        assert_eq!(n("what time", "set a timer"), 0);
+        assert_eq!(n("the cat", "catalog"), 0);
+    }
+
+    #[test]
+    fn a_token_is_scored_by_the_command_it_starts() {
+        let g = Gguf::parse(VOCAB).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let mut gr = Grammar::new(&tok, REGISTRY.for_model());
+        let id = |s: &str| {
+            tok.token_id(s)
+                .unwrap_or_else(|| panic!("{s} is not a token"))
+        };
+        let mut score = |req: &str, name: &str| {
+            CallDecoder::new(&mut gr, &tok)
+                .asked(req)
+                .described(id(name))
+        };
+        // `time` spells the alias of `date` whole, though `timer` (of
+        // `remind`) starts with it too.
+        assert!(score("What time is it?", "time") > score("What time is it?", "up"));
+        assert!(
+            score("How much disk space is left?", "df")
+                > score("How much disk space is left?", "disk")
+        );
+        // A command that runs another counts that one's words too.
+        let after = score("After 2 minutes, list the files", "after");
+        assert!(
+            after > score("After 2 minutes, list the files", "ls"),
+            "{after}"
+        );
+        // A token that may start several commands says nothing.
+        assert_eq!(score("What's the date?", "d"), 0);
+    }
+}

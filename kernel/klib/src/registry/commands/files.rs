@@ -12,7 +12,7 @@ pub static FILES: &[Spec] = &[
             Kind::Path,
             "the directory (or file) to list; the current directory by default",
         )],
-        help: "list a directory: names, sizes, directories marked with /",
+        help: "list the files in a directory: names, sizes, directories marked with /",
         tier: Tier::Read,
         audience: Audience::Everyone,
         aliases: &["dir"],

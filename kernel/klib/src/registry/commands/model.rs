@@ -87,7 +87,7 @@ pub static MODEL: &[Spec] = &[
     Spec {
         name: "disks",
         args: &[Arg::opt("action", Kind::Choice(&["bench"]), "bench: also measure read speed")],
-        help: "list the disks and what they hold (for free space: df)",
+        help: "list the disks and what they hold",
         tier: Tier::Read,
         audience: Audience::Everyone,
         aliases: &[],

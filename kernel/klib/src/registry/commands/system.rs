@@ -41,7 +41,7 @@ pub static SYSTEM: &[Spec] = &[
     Spec {
         name: "uptime",
         args: &[],
-        help: "how long the machine has been running since it booted (not the time of day)",
+        help: "how long the machine has been running since it booted",
         tier: Tier::Read,
         audience: Audience::Everyone,
         aliases: &[],
