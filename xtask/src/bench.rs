@@ -10,7 +10,8 @@
 //! - The peer is `llama-bench` from the `llama-cpp-python==0.3.36` source
 //!   distribution (its `vendor/llama.cpp`), built once with CMake (Release,
 //!   CPU only, `-march=native`, no curl) under `target/llama-peer/`; later
-//!   runs reuse the binary.
+//!   runs reuse the binary. Where that build dies of SIGILL (ggml's AMX
+//!   path on a VM that offers AMX), a native build without AMX is used.
 //! - Our side is `model-loader`'s `llm-bench` binary: the real engine
 //!   (`Session::prefill` of `-p` tokens in one batch, then `-n` single-token
 //!   decode steps from an empty context, like llama-bench's `pp`/`tg`
@@ -85,11 +86,22 @@ pub fn main(args: Vec<String>) -> Result<()> {
 
     let t_start = Instant::now();
     let ours = build_ours()?;
-    let peer = build_peer(false)?;
     let paths: Vec<PathBuf> = models
         .iter()
         .map(|m| resolve_model(m))
         .collect::<Result<_>>()?;
+    let mut peer = build_peer(Peer::Native)?;
+    if let Some(first) = paths.first() {
+        if dies_of_sigill(&peer, first)? {
+            // Seen on a Sapphire Rapids VM: CPUID and XCR0 offer AMX, the
+            // permission is granted, and ggml's AMX path still takes #UD
+            // at its first `tileloadd`. Our engine has no AMX kernels.
+            eprintln!(
+                "[bench] llama.cpp's native build dies of SIGILL on this machine (its AMX path); using a native build without AMX"
+            );
+            peer = build_peer(Peer::NativeNoAmx)?;
+        }
+    }
 
     if kernels {
         println!("== our kernels (thread CPU time; decode: 1536x1536 matrix x vector, prefill: 256 rows x 64 tokens)");
@@ -133,7 +145,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
             );
         } else {
             let tpeer = if tcg_peer {
-                Some(build_peer(true)?)
+                Some(build_peer(Peer::Avx2)?)
             } else {
                 None
             };
@@ -499,11 +511,37 @@ fn build_ours() -> Result<PathBuf> {
     Ok(root().join("target/release/llm-bench"))
 }
 
-/// Builds (once) llama.cpp's `llama-bench`: native, or an AVX2-only build
-/// that QEMU 7.2's TCG can run.
-fn build_peer(avx2_only: bool) -> Result<PathBuf> {
+/// Which build of llama.cpp's `llama-bench`.
+#[derive(Clone, Copy, PartialEq)]
+enum Peer {
+    /// `-march=native`.
+    Native,
+    /// `-march=native` without AMX, where ggml's AMX path dies of SIGILL.
+    NativeNoAmx,
+    /// AVX2 only, which QEMU 7.2's TCG can run.
+    Avx2,
+}
+
+/// Whether `peer` dies of SIGILL on a tiny run of `model`.
+fn dies_of_sigill(peer: &Path, model: &Path) -> Result<bool> {
+    use std::os::unix::process::ExitStatusExt;
+    let out = Command::new(peer)
+        .args(["-t", "1", "-p", "8", "-n", "0", "-r", "1", "-m"])
+        .arg(model)
+        .output()
+        .with_context(|| format!("could not start {}", peer.display()))?;
+    Ok(out.status.signal() == Some(4))
+}
+
+/// Builds (once) llama.cpp's `llama-bench` as `kind` asks.
+fn build_peer(kind: Peer) -> Result<PathBuf> {
+    let avx2_only = kind == Peer::Avx2;
     let dir = root().join("target/llama-peer");
-    let build = dir.join(if avx2_only { "build-avx2" } else { "build" });
+    let build = dir.join(match kind {
+        Peer::Native => "build",
+        Peer::NativeNoAmx => "build-noamx",
+        Peer::Avx2 => "build-avx2",
+    });
     let bin = build.join("bin/llama-bench");
     let mut cfg: Vec<String> = [
         "-DCMAKE_BUILD_TYPE=Release",
@@ -534,6 +572,13 @@ fn build_peer(avx2_only: bool) -> Result<PathBuf> {
         );
     } else {
         cfg.push("-DGGML_NATIVE=ON".into());
+        if kind == Peer::NativeNoAmx {
+            // Explicit `-mno-*` flags win over `-march=native` in GCC and
+            // Clang, so `__AMX_INT8__` is not defined.
+            let no_amx = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
+            cfg.push(format!("-DCMAKE_C_FLAGS={no_amx}"));
+            cfg.push(format!("-DCMAKE_CXX_FLAGS={no_amx}"));
+        }
     }
     let stamp = build.join("xtask-config.txt");
     let want = cfg.join(" ");
@@ -548,7 +593,11 @@ fn build_peer(avx2_only: bool) -> Result<PathBuf> {
     let cmake = ensure_cmake()?;
     eprintln!(
         "[bench] building llama-bench ({}) — takes a while, once",
-        if avx2_only { "AVX2" } else { "native" }
+        match kind {
+            Peer::Native => "native",
+            Peer::NativeNoAmx => "native, no AMX",
+            Peer::Avx2 => "AVX2",
+        }
     );
     let mut c = Command::new(&cmake);
     c.arg("-S").arg(&src).arg("-B").arg(&build).args(&cfg);
