@@ -396,6 +396,9 @@ pub fn main(args: Vec<String>) -> Result<()> {
                     if !sc.is_empty() {
                         eprintln!("    names: {}", sc.join(" "));
                     }
+                    for line in &os.shown {
+                        eprintln!("    shown: {line}");
+                    }
                 }
             }
         }

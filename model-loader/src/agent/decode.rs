@@ -120,8 +120,7 @@ impl Grammar {
             .iter()
             .map(|s| {
                 let names: Vec<&str> = names_of(s).collect();
-                let mut words = ground::topic_words(&names.join(" "));
-                words.extend(ground::topic_words(s.help));
+                let words = ground::spec_words(s);
                 let runs = s
                     .args
                     .iter()

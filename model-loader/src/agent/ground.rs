@@ -219,6 +219,41 @@ pub fn topic_overlap(request: &[String], description: &[String]) -> usize {
         .count()
 }
 
+/// The topic words of a command: of its name, aliases and description.
+pub fn spec_words(spec: &klib::registry::Spec) -> Vec<String> {
+    let mut words = topic_words(spec.name);
+    for a in spec.aliases {
+        words.extend(topic_words(a));
+    }
+    words.extend(topic_words(spec.help));
+    words
+}
+
+/// For a model's call that schedules another command (`/after 1h /mem`),
+/// the command it schedules when the person's `request` shares no word
+/// with that command's description: after the first call's result the
+/// model proposes such calls by itself ("In an hour remind me to call
+/// mom": `/remind 1h call mom`, then `/after 1h /mem`).
+pub fn unasked_scheduled(reg: &Registry, inv: &Invocation, request: &str) -> Option<String> {
+    let (i, _) = inv
+        .spec
+        .args
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.kind == klib::registry::Kind::Command)?;
+    let Some(Some(klib::registry::Value::Str(line))) = inv.values.get(i) else {
+        return None;
+    };
+    let name = line
+        .trim()
+        .trim_start_matches('/')
+        .split_whitespace()
+        .next()?;
+    let spec = reg.find(name, false)?;
+    let asked = topic_words(request);
+    (topic_overlap(&asked, &spec_words(spec)) == 0).then(|| format!("/{}", spec.name))
+}
+
 /// Whether `context` (lower case) gives a number or a unit of time.
 fn duration_grounded(context: &str) -> bool {
     context.chars().any(|c| c.is_ascii_digit())

@@ -338,6 +338,9 @@ impl Agent {
                 CallOutcome::Call(raw) => raw,
             };
             let mut parsed = parse_call(self.registry, &raw);
+            // How the call was changed as the person asked: shown only if
+            // it runs (not for a repeat that is skipped).
+            let mut notes = Vec::new();
             if let Ok(inv) = &mut parsed {
                 let dropped = ground::drop_unasked_flags(inv, user);
                 if !dropped.is_empty() {
@@ -354,7 +357,7 @@ impl Agent {
                 }
                 if out.calls.is_empty() {
                     if let Some(s) = schedule::scheduled(self.registry, inv, user) {
-                        os.show(&format!(
+                        notes.push(format!(
                             "({} scheduled as asked: {})",
                             inv.command_line(),
                             s.command_line()
@@ -363,7 +366,7 @@ impl Agent {
                     }
                 }
                 if let Some(a) = ground::append_as_asked(self.registry, inv, user) {
-                    os.show(&format!(
+                    notes.push(format!(
                         "(you asked to add, not to replace: {} instead of {})",
                         a.command_line(),
                         inv.command_line()
@@ -371,14 +374,14 @@ impl Agent {
                     *inv = a;
                 }
                 if let Some(r) = schedule::trimmed_reminder(self.registry, inv, user) {
-                    os.show(&format!(
+                    notes.push(format!(
                         "(the reminder's text as you asked: {})",
                         r.command_line()
                     ));
                     *inv = r;
                 }
             }
-            if let Some(why) = self.skip_reason(&parsed, &out.calls) {
+            if let Some(why) = self.skip_reason(&parsed, &out.calls, user) {
                 os.show(&format!("({why})"));
                 let inv = parsed.as_ref().ok();
                 os.audit(&Record {
@@ -392,6 +395,9 @@ impl Agent {
                 });
                 out.skipped.push(raw);
                 return Ok(out);
+            }
+            for n in &notes {
+                os.show(n);
             }
             let (report, output) = self.one_call(&raw, parsed, &mut untrusted, os);
             let body = match (report.decision, &report.status) {
@@ -425,16 +431,28 @@ impl Agent {
 
 impl Agent {
     /// Why the model's call `raw` is not run, given the calls `done` so
-    /// far in this message: it repeats one, or the limit is reached.
+    /// far in the person's message `request`: it repeats one, the limit is
+    /// reached, or, after a first call, it schedules a command the message
+    /// does not ask for ([`ground::unasked_scheduled`]).
     pub(crate) fn skip_reason(
         &self,
         call: &Result<Invocation, CallError>,
         done: &[CallReport],
+        request: &str,
     ) -> Option<String> {
         if done.len() >= MAX_CALLS {
             return Some(format!("not run: at most {MAX_CALLS} calls per message"));
         }
-        let line = call.as_ref().ok()?.command_line();
+        let inv = call.as_ref().ok()?;
+        if !done.is_empty() {
+            if let Some(cmd) = ground::unasked_scheduled(self.registry, inv, request) {
+                return Some(format!(
+                    "not run: {} schedules {cmd}, which your message does not ask for",
+                    inv.command_line()
+                ));
+            }
+        }
+        let line = inv.command_line();
         let repeated = done
             .iter()
             .filter_map(|c| c.invocation.as_ref())

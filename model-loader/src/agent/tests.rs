@@ -463,14 +463,38 @@ mod skipped_calls {
         let done = [report(cat)];
         let p = |raw: &str| parse_call(&REG, raw);
         let (cat_again, ls, cat) = (&p(cat_again), &p(ls), &p(cat));
-        let why = agent.skip_reason(cat_again, &done).expect("a repeat");
+        let why = agent.skip_reason(cat_again, &done, "").expect("a repeat");
         assert!(why.contains("/write /notes.txt a"), "{why}");
-        assert_eq!(agent.skip_reason(ls, &done), None);
-        assert_eq!(agent.skip_reason(cat, &[]), None);
+        assert_eq!(agent.skip_reason(ls, &done, ""), None);
+        assert_eq!(agent.skip_reason(cat, &[], ""), None);
         let date = r#"{"name": "date", "arguments": {}}"#;
         let full: Vec<CallReport> = (0..MAX_CALLS).map(|_| report(date)).collect();
-        let why = agent.skip_reason(cat, &full).expect("past the limit");
+        let why = agent.skip_reason(cat, &full, "").expect("past the limit");
         assert!(why.contains("at most"), "{why}");
+    }
+
+    /// After a first call, a call that schedules a command the message
+    /// does not ask for is skipped; as a first call, or when the message
+    /// asks for it, it runs.
+    #[test]
+    fn unasked_scheduled_commands_are_skipped_after_a_first_call() {
+        use klib::registry::REGISTRY;
+        let g = Gguf::parse(VOCAB).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let agent = Agent::new(&REGISTRY, &tok, ToolFormat::Hermes);
+        let p = |raw: &str| parse_call(&REGISTRY, raw);
+        let remind = r#"{"name": "remind", "arguments": {"delay": "1h", "text": "call mom"}}"#;
+        let done = [CallReport {
+            invocation: p(remind).ok(),
+            ..report(remind)
+        }];
+        let mem = p(r#"{"name": "after", "arguments": {"delay": "1h", "command": "/mem"}}"#);
+        let asked = "In an hour remind me to call mom";
+        let why = agent.skip_reason(&mem, &done, asked).expect("not asked");
+        assert!(why.contains("/mem"), "{why}");
+        assert_eq!(agent.skip_reason(&mem, &[], asked), None);
+        let asked = "In an hour remind me to call mom and show the memory";
+        assert_eq!(agent.skip_reason(&mem, &done, asked), None);
     }
 }
 
