@@ -133,6 +133,11 @@ impl<'m, 'a> Session<'m, 'a> {
         self.stop = Some(stop);
     }
 
+    /// Forward passes no longer ask anything before their layers.
+    pub fn clear_stop(&mut self) {
+        self.stop = None;
+    }
+
     /// The team the matrix products run on.
     pub fn team(&self) -> &'static dyn Team {
         self.team

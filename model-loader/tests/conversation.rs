@@ -254,3 +254,79 @@ fn smollm2_complete_is_llama_cpp_greedy() {
         "the conversation was not touched"
     );
 }
+
+/// A message read ahead while it is typed (`Conversation::prepare`) gets
+/// the reply it would get without, to the last bit of the logits, with
+/// every backend: the read-ahead feeds the prefill's own batches.
+#[test]
+fn smollm2_read_ahead_changes_no_bit_of_the_reply() {
+    let s = smollm2();
+    for be in quant::available() {
+        let new = || {
+            let mut o = options(400, 10);
+            o.max_batch = 4;
+            o.sampler.temperature = 0.0;
+            let mut io = RecordIo::default();
+            Conversation::new(&s.model, &s.tok, s.template.clone(), be, o, None, &mut io).unwrap()
+        };
+        let (mut a, mut b) = (new(), new());
+        let mut io = RecordIo::default();
+        for c in [&mut a, &mut b] {
+            c.reply("Hello! Who are you?", &mut io).unwrap();
+        }
+        // Typed with a pause, changed, typed on and left.
+        let typing = [
+            ("", false),
+            ("What is the capital", false),
+            ("What is the capital", true),
+            ("What is the capital of Fr", false),
+            ("What is the largest city of France?", false),
+            ("What is the largest city of France?", true),
+        ];
+        for (typed, whole) in typing {
+            while b.prepare(typed, whole, None).unwrap() != conversation::Prepared::Ready {}
+        }
+        let sent = "What is the largest city of France?";
+        let ra = a.reply(sent, &mut io).unwrap();
+        let rb = b.reply(sent, &mut io).unwrap();
+        assert_eq!(rb.prompt_tokens, 0, "{}", be.name);
+        assert_eq!(rb.prepared, ra.prompt_tokens, "{}", be.name);
+        assert_eq!(
+            a.turns()[1].reply_tokens,
+            b.turns()[1].reply_tokens,
+            "{}",
+            be.name
+        );
+        assert_eq!(a.tokens(), b.tokens());
+        let same = a
+            .logits()
+            .iter()
+            .zip(b.logits())
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{}: the logits differ", be.name);
+        // Read ahead, then sent otherwise.
+        for typed in ["Thanks, and of Germany?", "Thanks"] {
+            while b.prepare(typed, true, None).unwrap() != conversation::Prepared::Ready {}
+        }
+        let sent = "Thanks, and of Spain?";
+        a.reply(sent, &mut io).unwrap();
+        let rb = b.reply(sent, &mut io).unwrap();
+        assert!(
+            rb.prepared > 0 && rb.prompt_tokens > 0,
+            "{}: {rb:?}",
+            be.name
+        );
+        assert_eq!(
+            a.turns()[2].reply_tokens,
+            b.turns()[2].reply_tokens,
+            "{}",
+            be.name
+        );
+        let same = a
+            .logits()
+            .iter()
+            .zip(b.logits())
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{}: the logits differ after an edit", be.name);
+    }
+}

@@ -5,7 +5,9 @@
 //! person's own commands:
 //! - a note is written and then found by `/cat`;
 //! - a reminder is set and fires;
-//! - `rm` asks: "n" keeps the file, "y" deletes it;
+//! - `rm` asks: "n" keeps the file, "y" deletes it (the first time typed
+//!   key by key, as a person types, so that the kernel reads the message
+//!   ahead: the same call, sooner);
 //! - shutdown asks: "n" keeps the machine running;
 //! - a plain question and a greeting make no call;
 //! - `/audit` and the log file on the disk hold every step, hash-chained.
@@ -54,6 +56,21 @@ fn cancel(m: &mut Machine) -> String {
     m.answer(REQUEST_TIMEOUT)
 }
 
+/// Types `request` as a person does, key by key with a pause before Enter
+/// (the kernel reads the message ahead meanwhile), or sends it at once.
+fn send_request(m: &mut Machine, request: &str, typed: bool) {
+    if typed {
+        for b in request.bytes() {
+            m.send(&[b]);
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        std::thread::sleep(Duration::from_secs(4));
+    } else {
+        m.send(request.as_bytes());
+    }
+    m.send(b"\r");
+}
+
 /// Sends `request`, which must first propose `call` and run it without
 /// asking; waits for `effect` (its output), then ends the request.
 fn runs(m: &mut Machine, request: &str, call: &str, effect: &str) -> String {
@@ -75,19 +92,20 @@ fn runs(m: &mut Machine, request: &str, call: &str, effect: &str) -> String {
 /// effect written in different ways) and ask `[y/N]`; answers `answer`
 /// (and ends the request). Returns the call proposed and the output.
 fn confirm(m: &mut Machine, request: &str, calls: &[&str], answer: &str) -> (String, String) {
-    confirm_after(m, request, calls, answer, Duration::ZERO)
+    confirm_after(m, request, calls, answer, Duration::ZERO, false)
 }
 
-/// [`confirm`], answering after `decide`.
+/// [`confirm`], answering after `decide`; the request `typed` key by key
+/// ([`send_request`]).
 fn confirm_after(
     m: &mut Machine,
     request: &str,
     calls: &[&str],
     answer: &str,
     decide: Duration,
+    typed: bool,
 ) -> (String, String) {
-    m.send(request.as_bytes());
-    m.send(b"\r");
+    send_request(m, request, typed);
     let asked = m.wait_for("[y/N]", REQUEST_TIMEOUT);
     let call = calls
         .iter()
@@ -95,7 +113,8 @@ fn confirm_after(
         .unwrap_or_else(|| panic!("none of {calls:?} proposed:\n{asked}"));
     assert_eq!(asked.matches('\u{2192}').count(), 1, "{asked}");
     eprintln!(
-        "agent: {request:?} -> {call}: shown {:?} s after Enter",
+        "agent: {request:?}{} -> {call}: shown {:?} s after Enter",
+        if typed { " (typed)" } else { "" },
         call_latency(&asked)
     );
     std::thread::sleep(decide);
@@ -153,7 +172,27 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     m.command("/reset");
     // The model may add -r: for a file it makes no difference.
     let rm = ["/rm old.txt", "/rm -r old.txt"];
-    let (rm_declined, _) = confirm(&mut m, "Remove the file old.txt", &rm, "n");
+    // Typed as a person types: read ahead, the same call.
+    let (rm_declined, out) = confirm_after(
+        &mut m,
+        "Remove the file old.txt",
+        &rm,
+        "n",
+        Duration::ZERO,
+        true,
+    );
+    // The keys typed while it read were echoed as typed.
+    line_with(&out, "Remove the file old.txt");
+    let stats = m.command("/stats");
+    let ahead = line_with(&stats, "read ahead while typing");
+    eprintln!("agent: {ahead}");
+    let n: u32 = ahead
+        .split("(and ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {ahead:?}"));
+    assert!(n >= 4, "{ahead}");
     let cat = m.command("/cat old.txt");
     assert!(cat.contains("old draft"), "declined, yet:\n{cat}");
     m.command("/reset");
@@ -176,6 +215,7 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
         &["/shutdown"],
         "n",
         Duration::from_secs(10),
+        false,
     );
     assert!(
         m.poll_exit().is_none(),

@@ -76,6 +76,14 @@ impl<const N: usize> ByteRing<N> {
         Ok(())
     }
 
+    /// Consumer side: the oldest byte, left in the ring.
+    pub fn peek(&self) -> Option<u8> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let head = self.head.load(Ordering::Acquire);
+        // As in `pop`: the slot is inside the published window.
+        (head != tail).then(|| self.buf[tail % N].load(Ordering::Relaxed))
+    }
+
     /// Consumer side: removes the oldest byte. Must only be called from one
     /// context at a time.
     pub fn pop(&self) -> Option<u8> {
@@ -112,6 +120,19 @@ mod tests {
         let rest: Vec<u8> = core::iter::from_fn(|| r.pop()).collect();
         assert_eq!(rest, [2, 3, 4, 5]);
         assert_eq!(r.pop(), None);
+    }
+
+    #[test]
+    fn peek_leaves_the_byte() {
+        let r = ByteRing::<4>::new();
+        assert_eq!(r.peek(), None);
+        r.push(7).unwrap();
+        r.push(8).unwrap();
+        assert_eq!(r.peek(), Some(7));
+        assert_eq!(r.peek(), Some(7));
+        assert_eq!(r.pop(), Some(7));
+        assert_eq!(r.peek(), Some(8));
+        assert_eq!(r.len(), 1);
     }
 
     #[test]

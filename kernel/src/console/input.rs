@@ -37,6 +37,11 @@ pub fn pending() -> bool {
     !KEYS.is_empty()
 }
 
+/// The next byte typed on a keyboard, left queued (for the console only).
+pub fn peek_byte() -> Option<u8> {
+    KEYS.peek()
+}
+
 /// The next byte typed on a keyboard, if any.
 pub fn read_byte() -> Option<u8> {
     loop {

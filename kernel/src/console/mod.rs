@@ -12,8 +12,9 @@ pub mod style;
 use crate::drivers::serial;
 use alloc::string::String;
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use klib::line_editor::{Event, LineEditor};
-use spin::Mutex;
+use spin::{Mutex, MutexGuard};
 
 /// Writes text to the console, turning `\n` into CR LF.
 pub struct Console;
@@ -97,11 +98,80 @@ fn take_above() -> Option<String> {
     (!above.is_empty()).then(|| core::mem::take(&mut *above))
 }
 
+/// When a key last came at the shell's prompt (microseconds of uptime).
+static LAST_KEY_US: AtomicU64 = AtomicU64::new(0);
+
+fn key_typed() {
+    LAST_KEY_US.store(crate::time::uptime().as_micros() as u64, Ordering::Relaxed);
+}
+
+fn since_key() -> core::time::Duration {
+    let at = core::time::Duration::from_micros(LAST_KEY_US.load(Ordering::Relaxed));
+    crate::time::uptime().saturating_sub(at)
+}
+
+/// Whether a key edited the line during the read-ahead step in progress.
+static EDITED_IN_STEP: AtomicBool = AtomicBool::new(false);
+
+/// Asked before every layer of a step that reads the message ahead (see
+/// [`read_line_with`]): echoes the keys typed meanwhile that only edit
+/// the line (printable ASCII, backspace), and says to stop for any other
+/// (Ctrl-C, an escape sequence, other text), when another taker waits for
+/// the model, or when text waits to be shown above the prompt (a
+/// reminder). Enter stops it only if the line changed during the step:
+/// else the step reads tokens of the very message sent, and ends first.
+pub fn keys_while_reading_ahead() -> bool {
+    if crate::shell::others_wait() || ABOVE.try_lock().is_none_or(|a| !a.is_empty()) {
+        return true;
+    }
+    crate::drivers::xhci::poll();
+    let Some(mut editor) = EDITOR.try_lock() else {
+        return key_pending();
+    };
+    loop {
+        let (b, serial_first) = match serial::peek_byte() {
+            Some(b) => (b, true),
+            None => match input::peek_byte() {
+                Some(b) => (b, false),
+                None => break,
+            },
+        };
+        if matches!(b, b'\r' | b'\n') {
+            return EDITED_IN_STEP.load(Ordering::Relaxed);
+        }
+        if !matches!(b, 0x20..=0x7e | 0x7f | 0x08) {
+            return true;
+        }
+        EDITED_IN_STEP.store(true, Ordering::Relaxed);
+        let _ = if serial_first {
+            serial::read_byte()
+        } else {
+            input::read_byte()
+        };
+        key_typed();
+        // Such a key neither ends nor cancels the line.
+        let _ = editor.feed(b, &mut Raw);
+    }
+    screen::flush_if_due();
+    false
+}
+
+/// A pause in typing after which the shell's prompt reads the message
+/// being typed ahead (`model::chat::read_ahead`): not between the keys of
+/// a line typed or pasted at once.
+const READ_AHEAD_PAUSE: core::time::Duration = core::time::Duration::from_millis(50);
+/// A pause after which the whole line is read, as if Enter came next.
+const READ_WHOLE_PAUSE: core::time::Duration = core::time::Duration::from_millis(600);
+
 /// [`read_line`] that also shows what other tasks queued with
-/// [`print_above`] while waiting, when `above` is set.
+/// [`print_above`] while waiting, when `above` is set: that is the shell's
+/// prompt, which also reads the message being typed ahead while typing
+/// pauses.
 pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
     print!("{prompt}");
     let mut editor = EDITOR.lock();
+    // The message being typed is read ahead only once typing pauses.
+    key_typed();
     loop {
         // Interrupts off between "nothing pending" and `hlt`, so a byte
         // arriving in between still wakes us (sti; hlt is atomic). Keys
@@ -111,6 +181,7 @@ pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
         match serial::read_byte().or_else(input::read_byte) {
             Some(b) => {
                 x86_64::instructions::interrupts::enable();
+                key_typed();
                 match editor.feed(b, &mut Raw) {
                     Some(Event::Line(line)) => return Some(line),
                     Some(Event::Cancelled) => return None,
@@ -126,10 +197,21 @@ pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
                 x86_64::instructions::interrupts::enable();
                 if let Some(text) = above.then(take_above).flatten() {
                     editor.print_above(prompt, &text, &mut Raw);
-                } else if crate::shell::lend_turn_at_prompt() {
+                    continue;
+                }
+                if crate::shell::lend_turn_at_prompt() {
                     // The console holds the model's turn (a confirmation):
                     // a background request took a step meanwhile.
-                } else if crate::task::sched::started() {
+                    continue;
+                }
+                if above && since_key() >= READ_AHEAD_PAUSE {
+                    let stepped;
+                    (editor, stepped) = read_ahead_step(editor);
+                    if stepped {
+                        continue;
+                    }
+                }
+                if crate::task::sched::started() {
                     // Until the next tick (USB keyboards are polled) or a
                     // key's interrupt wakes us; other tasks run meanwhile.
                     x86_64::instructions::interrupts::disable();
@@ -150,6 +232,21 @@ pub fn read_line_with(prompt: &str, above: bool) -> Option<String> {
             }
         }
     }
+}
+
+/// At the shell's prompt, typing paused: one step of the model reading the
+/// message being typed ahead (`model::chat::read_ahead`). The editor is
+/// unlocked during the step, so that keys which edit the line are echoed
+/// meanwhile ([`keys_while_reading_ahead`]). Returns the editor and
+/// whether a step was taken.
+fn read_ahead_step(
+    editor: MutexGuard<'static, LineEditor>,
+) -> (MutexGuard<'static, LineEditor>, bool) {
+    let line = editor.line();
+    drop(editor);
+    EDITED_IN_STEP.store(false, Ordering::Relaxed);
+    let stepped = crate::model::chat::read_ahead(&line, since_key() >= READ_WHOLE_PAUSE);
+    (EDITOR.lock(), stepped)
 }
 
 /// Whether a key (serial or PS/2) waits to be read.

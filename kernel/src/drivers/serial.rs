@@ -167,6 +167,11 @@ pub fn read_byte() -> Option<u8> {
     b
 }
 
+/// The next received byte, left queued (for the console only).
+pub fn peek_byte() -> Option<u8> {
+    RX.peek()
+}
+
 /// Whether received bytes wait to be read.
 pub fn pending() -> bool {
     !RX.is_empty()

@@ -7,7 +7,8 @@ use crate::{console, print, println, time};
 use alloc::format;
 use alloc::string::String;
 use core::time::Duration;
-use model_loader::conversation::{ConvError, Io};
+use model_loader::conversation::{ConvError, Io, Prepared};
+use model_loader::model::ModelError;
 
 /// Reply text to the console as it is generated; notices in yellow; a
 /// prefill progress line (redrawn in place) for long prompts; Ctrl-C.
@@ -148,6 +149,38 @@ impl Io for ConsoleIo {
     }
 }
 
+/// For the console at its prompt, nothing typed for a moment: one step of
+/// reading the message being typed (`line`) ahead
+/// ([`Conversation::prepare`](model_loader::conversation::Conversation::prepare)),
+/// when the model is idle. `settled`: the person has stopped typing, so
+/// the whole line is read, as if Enter came next. Returns whether it fed
+/// anything (or gave way to a key), so that the caller looks at the keys
+/// again before sleeping.
+pub fn read_ahead(line: &str, settled: bool) -> bool {
+    let text = match klib::registry::classify(line) {
+        // Sent trimmed; while typing, a space at the end says the last
+        // word is complete.
+        klib::registry::Input::Text(t) if settled => t,
+        klib::registry::Input::Text(_) => line.trim_start(),
+        klib::registry::Input::Empty => "",
+        // A command: nothing to read for the model.
+        klib::registry::Input::Command { .. } => return false,
+    };
+    let stepped = crate::shell::idle_turn(|| {
+        super::with(|m| {
+            m.conv
+                .prepare(text, settled, Some(console::keys_while_reading_ahead))
+        })
+    });
+    match stepped {
+        Some(Ok(Ok(Prepared::Fed(_)))) => true,
+        Some(Ok(Err(ConvError::Model(ModelError::Cancelled)))) => true,
+        // Ready, no model, the model busy, or an error (the message
+        // itself will meet it and say so).
+        _ => false,
+    }
+}
+
 /// Forgets Ctrl-Cs typed before the work started.
 pub fn clear_interrupts() {
     while console::interrupted() {}
@@ -186,8 +219,12 @@ pub fn user_line(text: &str, entered: Duration) {
                     0 => String::new(),
                     n => format!("; {n} background steps in between"),
                 };
+                let ahead = match outcome.prepared {
+                    0 => String::new(),
+                    n => format!("; {n} message tokens read while you typed"),
+                };
                 io.dim(&format!(
-                    "{calls}{last}{:.1} s in all{first}{lent}",
+                    "{calls}{last}{:.1} s in all{first}{ahead}{lent}",
                     (time::uptime() - started).as_secs_f64()
                 ));
             }

@@ -6,8 +6,8 @@ pub mod registry;
 mod turn;
 
 pub use turn::{
-    lend_turn, lend_turn_at_prompt, model_turn, steps_lent_at_prompt, turn_wanted, Turn,
-    TOKENS_PER_LENT_STEP,
+    idle_turn, lend_turn, lend_turn_at_prompt, model_turn, others_wait, steps_lent_at_prompt,
+    turn_wanted, Turn, TOKENS_PER_LENT_STEP,
 };
 
 use crate::console::style::{paint, Style};

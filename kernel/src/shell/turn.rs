@@ -17,6 +17,11 @@
 //!   deciding a `[y/N]`), it lends the turn step after step
 //!   ([`lend_turn_at_prompt`]); a lent step gives way as soon as a key
 //!   arrives ([`turn_wanted`]).
+//! - While the console waits for a line at its own prompt and nobody else
+//!   wants the model, it reads the message being typed ahead, one step at
+//!   a time ([`idle_turn`]); such a step gives way to any other taker, and
+//!   to a key that does more than edit the line
+//!   (`console::keys_while_reading_ahead`).
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
@@ -70,6 +75,27 @@ pub fn steps_lent_at_prompt() -> u32 {
 pub fn turn_wanted() -> bool {
     WAITING.load(Ordering::Acquire) > 0
         || (LENT_AT_PROMPT.load(Ordering::Acquire) && crate::console::key_pending())
+}
+
+/// Whether another taker than the console waits for the model's turn.
+pub fn others_wait() -> bool {
+    WAITING.load(Ordering::Acquire) > 0 || BACKGROUND_WAITING.load(Ordering::Acquire) != 0
+}
+
+/// For the console at its prompt: runs `f` with the model's turn if nobody
+/// holds it and nobody waits for it (the least urgent work there is);
+/// `None` if it did not.
+pub fn idle_turn<R>(f: impl FnOnce() -> R) -> Option<R> {
+    if others_wait()
+        || MODEL_TURN
+            .compare_exchange(0, Turn::Console as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return None;
+    }
+    let r = f();
+    MODEL_TURN.store(0, Ordering::Release);
+    Some(r)
 }
 
 /// For the console waiting for a line (a confirmation) while it holds the

@@ -184,6 +184,9 @@ pub struct Outcome {
     pub cancelled: bool,
     /// What the last reply cost (tokens, prefill and decode speed).
     pub stats: Option<ReplyStats>,
+    /// Tokens of the message read ahead while the person typed it
+    /// (`Conversation::prepare`).
+    pub prepared: usize,
 }
 
 /// The agent of a conversation: the registry's grammar and tool format.
@@ -298,6 +301,7 @@ impl Agent {
             let mut held = HoldBack::new(io);
             let stats = conv.reply_with(&message, &mut held, &mut dec)?;
             out.stats = Some(stats);
+            out.prepared += stats.prepared;
             let held_text = held.take();
             self.generated += stats.generated;
             self.decode_us += stats.decode_us;

@@ -76,6 +76,7 @@ pub fn complete(
     let t1 = io.now_us();
     let mut stats = ReplyStats {
         prompt_tokens: prompt.len(),
+        prepared: 0,
         prefill_us: t1.saturating_sub(t0),
         generated: 0,
         decode_us: 0,

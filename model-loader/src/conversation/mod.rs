@@ -42,6 +42,7 @@
 //! conv.set_temperature(args::temperature(arg)?); // also top_p, seed
 //! ```
 
+mod ahead;
 pub mod args;
 mod complete;
 mod report;
@@ -68,6 +69,7 @@ use crate::sampler::{Sampler, SamplerConfig};
 use crate::session::Session;
 use crate::tokenizer::{Detokenizer, Tokenizer};
 
+pub use ahead::Prepared;
 pub use complete::{complete, Completion, COMPLETE_BATCH};
 pub use request::Request;
 pub use stats::{ReplyStats, Stop, Totals};
@@ -303,6 +305,14 @@ pub struct Conversation<'m, 'a> {
     /// yet: they are fed at the start of the next message, so that a reply
     /// (or a call) is complete as soon as its last token is chosen.
     unfed: usize,
+    /// Tokens of the next message put in the cache ahead of it, after
+    /// `tokens` (only when `unfed` is 0): see [`ahead`].
+    spec: Vec<u32>,
+    /// Whether the session's logits are those after `spec`'s last token.
+    spec_logits: bool,
+    /// Whether tokens were fed ahead since the last reply (the session's
+    /// logits may then not be those of the cache's last token).
+    ahead: bool,
     turns: Vec<Turn>,
     sampler: Sampler,
     max_reply: usize,
@@ -343,6 +353,9 @@ impl<'m, 'a> Conversation<'m, 'a> {
             prefix_source: PrefixSource::Computed { why: None },
             tokens: Vec::new(),
             unfed: 0,
+            spec: Vec::new(),
+            spec_logits: false,
+            ahead: false,
             turns: Vec::new(),
             sampler: Sampler::new(opts.sampler),
             max_reply: opts.max_reply_tokens.max(1),
@@ -426,25 +439,30 @@ impl<'m, 'a> Conversation<'m, 'a> {
                 plan.tokens.len()
             ));
             self.turns.drain(..dropped);
+            self.drop_prepared();
             self.session.truncate(base);
             self.tokens.truncate(base);
             self.unfed = 0;
         }
         self.feed_unfed()?;
         let start = self.tokens.len();
+        // What was read ahead while the person typed (`ahead`).
+        let prepared = self.take_prepared(&plan.tokens);
+        self.ahead = false;
 
         // Prefill the new tokens.
         let t0 = io.now_us();
         let mut cancelled = false;
-        let result = {
+        let result = if prepared == plan.tokens.len() {
+            Ok(())
+        } else {
+            let rest = &plan.tokens[prepared..];
             let mut progress = |done: usize, total: usize| {
                 io.progress(done, total);
                 cancelled = io.interrupted();
                 !cancelled
             };
-            self.session
-                .prefill(&plan.tokens, Some(&mut progress))
-                .map(|_| ())
+            self.session.prefill(rest, Some(&mut progress)).map(|_| ())
         };
         if let Err(e) = result {
             self.keep_complete_turns(start, &plan.kept_lens);
@@ -553,7 +571,8 @@ impl<'m, 'a> Conversation<'m, 'a> {
         });
         debug_assert_eq!(self.tokens.len(), self.session.n_tokens() + self.unfed);
         let stats = ReplyStats {
-            prompt_tokens: plan.tokens.len(),
+            prompt_tokens: plan.tokens.len() - prepared,
+            prepared,
             prefill_us: t1.saturating_sub(t0),
             generated: self.turns.last().map_or(0, |t| t.reply_tokens.len()),
             decode_us: t_gen.saturating_sub(t1),
@@ -687,6 +706,8 @@ impl<'m, 'a> Conversation<'m, 'a> {
     /// prefix (its positions are never overwritten, so nothing is
     /// recomputed). Statistics and sampler settings are kept.
     pub fn reset(&mut self) {
+        self.drop_prepared();
+        self.ahead = false;
         self.turns.clear();
         self.session.truncate(self.prefix_tokens.len());
         self.tokens.truncate(self.prefix_tokens.len());
@@ -712,6 +733,14 @@ impl<'m, 'a> Conversation<'m, 'a> {
     /// those after the last turn's close (normally the close is fed only
     /// when the next message comes).
     pub fn flush(&mut self) -> Result<(), ConvError> {
+        self.drop_prepared();
+        if self.unfed == 0 && self.ahead && !self.tokens.is_empty() {
+            // The close was fed ahead without logits: run its last token
+            // again.
+            self.unfed = 1;
+            self.session.truncate(self.tokens.len() - 1);
+        }
+        self.ahead = false;
         if self.unfed == 0 {
             return Ok(());
         }

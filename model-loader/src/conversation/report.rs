@@ -30,11 +30,12 @@ impl Conversation<'_, '_> {
         );
         let _ = writeln!(
             s,
-            "replies:  {} ({} interrupted); prefill {} tokens at {:.1} tok/s; generated {} tokens at {:.1} tok/s",
+            "replies:  {} ({} interrupted); prefill {} tokens at {:.1} tok/s (and {} read ahead while typing); generated {} tokens at {:.1} tok/s",
             t.replies,
             t.interrupted,
             t.prompt_tokens,
             t.prefill_tok_per_s(),
+            t.prepared,
             t.generated,
             t.decode_tok_per_s()
         );

@@ -31,8 +31,12 @@ impl Stop {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyStats {
     /// Tokens prefilled before the first generated token (the user turn,
-    /// and the kept turns when the cache was rebuilt).
+    /// and the kept turns when the cache was rebuilt), after the message
+    /// was sent.
     pub prompt_tokens: usize,
+    /// Tokens of the message read ahead while the person typed it
+    /// ([`super::Conversation::prepare`]): in the cache already.
+    pub prepared: usize,
     /// Microseconds spent prefilling them.
     pub prefill_us: u64,
     /// Tokens generated (end-of-generation tokens not counted).
@@ -70,8 +74,13 @@ impl ReplyStats {
     /// One line for the console, e.g. `37 tokens, prefill 21 tok at 212.3
     /// tok/s, decode 25.1 tok/s, context 402/2048`.
     pub fn summary(&self) -> String {
+        let ahead = if self.prepared > 0 {
+            format!(" (+{} read while typing)", self.prepared)
+        } else {
+            String::new()
+        };
         let mut s = format!(
-            "{} tokens, prefill {} tok at {:.1} tok/s, decode {:.1} tok/s, context {}/{}",
+            "{} tokens, prefill {} tok at {:.1} tok/s{ahead}, decode {:.1} tok/s, context {}/{}",
             self.generated,
             self.prompt_tokens,
             self.prefill_tok_per_s(),
@@ -95,6 +104,8 @@ pub struct Totals {
     pub replies: usize,
     pub interrupted: usize,
     pub prompt_tokens: usize,
+    /// Message tokens read ahead while the person typed.
+    pub prepared: usize,
     pub prefill_us: u64,
     pub generated: usize,
     pub decode_us: u64,
@@ -108,6 +119,7 @@ impl Totals {
         self.replies += 1;
         self.interrupted += usize::from(r.stop == Stop::Interrupted);
         self.prompt_tokens += r.prompt_tokens;
+        self.prepared += r.prepared;
         self.prefill_us += r.prefill_us;
         self.generated += r.generated;
         self.decode_us += r.decode_us;
@@ -132,6 +144,7 @@ mod tests {
     fn rates_and_summary() {
         let r = ReplyStats {
             prompt_tokens: 20,
+            prepared: 0,
             prefill_us: 500_000,
             generated: 10,
             decode_us: 2_000_000,

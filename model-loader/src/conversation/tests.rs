@@ -107,7 +107,11 @@ fn conv<'m>(t: &'m Tiny, o: Options, prefix: Option<&Prefix<'_>>) -> Conversatio
 /// session prefilled with them gives the same logits as the conversation's
 /// last step.
 fn assert_cache_matches_tokens(c: &mut Conversation<'_, '_>) {
-    assert_eq!(c.tokens().len(), c.session.n_tokens() + c.unfed);
+    // Tokens read ahead for the next message are after them.
+    assert_eq!(
+        c.tokens().len() + c.prepared(),
+        c.session.n_tokens() + c.unfed
+    );
     c.flush().unwrap();
     assert_eq!(c.tokens().len(), c.session.n_tokens());
     let mut fresh = Session::new(c.model(), &SCALAR, c.n_ctx(), 32).unwrap();
@@ -778,4 +782,157 @@ fn a_restarted_reply_is_chosen_again_from_its_start() {
     assert_eq!(s.stop, Stop::EndOfTurn);
     assert_eq!(c.turns().last().unwrap().reply_tokens.len(), 2);
     assert_cache_matches_tokens(&mut c);
+}
+
+/// Reading a message ahead while it is typed (`ahead.rs`).
+mod ahead {
+    use super::*;
+
+    /// Batches of 4, as the kernel's TCG backend prefills.
+    fn opts(n_ctx: usize, max_reply: usize) -> Options {
+        Options {
+            max_batch: 4,
+            ..super::opts(n_ctx, max_reply)
+        }
+    }
+
+    /// Prepares `typed` (`whole` or not) until there is nothing left to do.
+    fn prepare_all(c: &mut Conversation<'_, '_>, typed: &str, whole: bool) -> usize {
+        let mut fed = 0;
+        for _ in 0..1000 {
+            match c.prepare(typed, whole, None).unwrap() {
+                Prepared::Ready => return fed,
+                Prepared::Fed(n) => fed += n,
+            }
+        }
+        panic!("prepare never got ready");
+    }
+
+    /// Two conversations with the same first turn; `b` reads the second
+    /// message ahead as `typing` says, then both get `sent`: the replies,
+    /// the tokens and the cache are the same.
+    fn same_reply(typing: &[(&str, bool)], sent: &str) -> (ReplyStats, ReplyStats) {
+        let t = tiny_model();
+        let mut a = conv(t, opts(512, 12), None);
+        let mut b = conv(t, opts(512, 12), None);
+        let mut io = TestIo::default();
+        for c in [&mut a, &mut b] {
+            c.set_seed(3);
+            c.reply("Hello there", &mut io).unwrap();
+        }
+        for &(typed, whole) in typing {
+            prepare_all(&mut b, typed, whole);
+        }
+        let ra = a.reply(sent, &mut io).unwrap();
+        let rb = b.reply(sent, &mut io).unwrap();
+        assert_eq!(a.turns()[1].reply_tokens, b.turns()[1].reply_tokens);
+        assert_eq!(a.tokens(), b.tokens());
+        assert_eq!(rb.prompt_tokens + rb.prepared, ra.prompt_tokens);
+        assert_eq!(ra.prepared, 0);
+        assert_eq!(b.prepared(), 0);
+        assert_cache_matches_tokens(&mut a);
+        assert_cache_matches_tokens(&mut b);
+        assert_eq!(a.logits(), b.logits());
+        (ra, rb)
+    }
+
+    #[test]
+    fn a_message_typed_and_left_is_read_whole() {
+        let typing = [
+            ("", false),
+            ("Wh", false),
+            ("What ", false),
+            ("What ti", false),
+            ("What time is it", false),
+            ("What time is it", true),
+        ];
+        let (a, b) = same_reply(&typing, "What time is it");
+        // Nothing was left to read after Enter: the reply began at once.
+        assert_eq!(b.prompt_tokens, 0);
+        assert_eq!(b.prepared, a.prompt_tokens);
+    }
+
+    #[test]
+    fn while_typing_the_last_word_is_left_for_enter() {
+        let (a, b) = same_reply(&[("What time is it", false)], "What time is it");
+        assert!(b.prepared > 0 && b.prompt_tokens > 0, "{b:?}");
+        assert!(b.prompt_tokens < a.prompt_tokens);
+    }
+
+    #[test]
+    fn a_changed_message_keeps_only_what_still_matches() {
+        // Typed, left, then rewritten before Enter.
+        let (_, b) = same_reply(&[("Delete the file", true)], "Keep the file");
+        assert!(b.prepared > 0 && b.prompt_tokens > 0, "{b:?}");
+        // Sent longer than what was read whole.
+        same_reply(&[("Delete the file", true)], "Delete the file now");
+        // Sent shorter.
+        same_reply(&[("Delete the file now", true)], "Delete the");
+        // Nothing but the close and the header.
+        same_reply(&[("", false)], "Hi");
+    }
+
+    #[test]
+    fn a_step_that_gives_way_changes_nothing() {
+        let t = tiny_model();
+        let mut c = conv(t, opts(512, 8), None);
+        let mut io = TestIo::default();
+        c.reply("Hello", &mut io).unwrap();
+        fn always() -> bool {
+            true
+        }
+        let n = c.session.n_tokens();
+        let err = c.prepare("Some words", true, Some(always)).unwrap_err();
+        assert_eq!(err, ConvError::Model(ModelError::Cancelled));
+        assert_eq!(c.session.n_tokens(), n);
+        assert_eq!(c.prepared(), 0);
+        // The hook was only for that step.
+        assert!(prepare_all(&mut c, "Some words", true) > 0);
+        assert_cache_matches_tokens(&mut c);
+    }
+
+    #[test]
+    fn reset_and_flush_drop_what_was_read_ahead() {
+        let t = tiny_model();
+        let mut c = conv(t, opts(512, 8), None);
+        let mut io = TestIo::default();
+        c.reply("Hello", &mut io).unwrap();
+        prepare_all(&mut c, "More words", true);
+        assert!(c.prepared() > 0);
+        assert_cache_matches_tokens(&mut c);
+        assert_eq!(c.prepared(), 0);
+        prepare_all(&mut c, "More words", true);
+        c.reset();
+        assert_eq!(c.session.n_tokens(), c.system_prefix().1.len());
+        assert_eq!(c.tokens(), c.system_prefix().1);
+        // The first message after a reset is read ahead as well.
+        prepare_all(&mut c, "Again", true);
+        assert!(c.prepared() > 0);
+        let r = c.reply("Again", &mut io).unwrap();
+        assert_eq!(r.prompt_tokens, 0);
+        assert_cache_matches_tokens(&mut c);
+    }
+
+    #[test]
+    fn a_message_that_needs_a_rebuild_is_not_read_ahead() {
+        let t = tiny_model();
+        let base = conv(t, opts(512, 8), None).system_prefix().1.len();
+        let n_ctx = base + 90;
+        let mut c = conv(t, opts(n_ctx, 8), None);
+        let mut io = TestIo::default();
+        let long = "word ".repeat(6);
+        for _ in 0..20 {
+            if c.plan(&long).unwrap().1 > 0 {
+                break;
+            }
+            c.reply(&long, &mut io).unwrap();
+        }
+        assert!(c.plan(&long).unwrap().1 > 0);
+        // The close is still fed; nothing of a message that does not fit.
+        prepare_all(&mut c, &long, true);
+        assert_eq!(c.prepared(), 0);
+        let r = c.reply(&long, &mut io).unwrap();
+        assert!(r.dropped_turns > 0);
+        assert_cache_matches_tokens(&mut c);
+    }
 }
