@@ -279,6 +279,10 @@ pub struct CallDecoder<'g, 't> {
     file_named: bool,
     /// The topic words of the person's message ([`CallDecoder::asked`]).
     asked: Vec<String>,
+    /// How many of `asked` the best matching command that does not run
+    /// another shares: what a command that runs one (`after`, `every`)
+    /// adds to its own match.
+    asked_inner: usize,
 }
 
 impl<'g, 't> CallDecoder<'g, 't> {
@@ -302,6 +306,7 @@ impl<'g, 't> CallDecoder<'g, 't> {
             abandoned: false,
             file_named: false,
             asked: Vec::new(),
+            asked_inner: 0,
         }
     }
 
@@ -338,6 +343,14 @@ impl<'g, 't> CallDecoder<'g, 't> {
     /// ([`CallDecoder::described`]).
     pub fn asked(mut self, request: &str) -> Self {
         self.asked = ground::topic_words(request);
+        self.asked_inner = self
+            .g
+            .topics
+            .iter()
+            .filter(|(.., runs)| !runs)
+            .map(|(_, words, _)| ground::topic_overlap(&self.asked, words))
+            .max()
+            .unwrap_or(0);
         self
     }
 
@@ -375,21 +388,10 @@ impl<'g, 't> CallDecoder<'g, 't> {
             Some(w) => ns.contains(w),
             None => names.iter().any(|n| ns.contains(n)),
         });
-        let overlap = |words: &[String]| ground::topic_overlap(&self.asked, words);
         match (specs.next(), specs.next()) {
             (Some((_, words, runs)), None) => {
-                let inner = if *runs {
-                    self.g
-                        .topics
-                        .iter()
-                        .filter(|(.., r)| !r)
-                        .map(|(_, w, _)| overlap(w))
-                        .max()
-                        .unwrap_or(0)
-                } else {
-                    0
-                };
-                overlap(words) + inner
+                let inner = if *runs { self.asked_inner } else { 0 };
+                ground::topic_overlap(&self.asked, words) + inner
             }
             _ => 0,
         }
@@ -762,19 +764,15 @@ impl<'g, 't> CallDecoder<'g, 't> {
         // `uptime` at 0.91, `time` at 0.07, an alias of `date`, "the
         // current date and time of day").
         if let Some((t, ..)) = best {
-            let by_words = self
-                .name_scores
-                .iter()
-                .map(|&(c, p, g)| (self.described(c), (c, p, g)))
-                .max_by_key(|(n, _)| *n);
-            if let Some((n, c)) = by_words {
-                let unique = self
-                    .name_scores
-                    .iter()
-                    .filter(|s| self.described(s.0) == n)
-                    .count()
-                    == 1;
-                if unique && n > self.described(t) && self.keeps(c.0, c.1, c.2) {
+            let described: Vec<usize> =
+                self.name_scores.iter().map(|s| self.described(s.0)).collect();
+            let top = described.iter().copied().max().unwrap_or(0);
+            let mut at_top = described.iter().enumerate().filter(|&(_, &n)| n == top);
+            if let (Some((i, _)), None) = (at_top.next(), at_top.next()) {
+                let c = self.name_scores[i];
+                let chosen = self.name_scores.iter().position(|s| s.0 == t);
+                let chosen = chosen.map_or_else(|| self.described(t), |j| described[j]);
+                if top > chosen && self.keeps(c.0, c.1, c.2) {
                     best = Some(c);
                 }
             }

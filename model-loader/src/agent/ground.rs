@@ -235,21 +235,7 @@ pub fn spec_words(spec: &klib::registry::Spec) -> Vec<String> {
 /// model proposes such calls by itself ("In an hour remind me to call
 /// mom": `/remind 1h call mom`, then `/after 1h /mem`).
 pub fn unasked_scheduled(reg: &Registry, inv: &Invocation, request: &str) -> Option<String> {
-    let (i, _) = inv
-        .spec
-        .args
-        .iter()
-        .enumerate()
-        .find(|(_, a)| a.kind == klib::registry::Kind::Command)?;
-    let Some(Some(klib::registry::Value::Str(line))) = inv.values.get(i) else {
-        return None;
-    };
-    let name = line
-        .trim()
-        .trim_start_matches('/')
-        .split_whitespace()
-        .next()?;
-    let spec = reg.find(name, false)?;
+    let spec = super::run::scheduled(reg, inv).next()?;
     let asked = topic_words(request);
     (topic_overlap(&asked, &spec_words(spec)) == 0).then(|| format!("/{}", spec.name))
 }

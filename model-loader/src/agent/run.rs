@@ -144,21 +144,28 @@ pub fn needs_confirmation(tier: Tier, replaces_data: bool, untrusted_seen: bool)
 /// the command it schedules if higher (`/after 10m /shutdown` is a power
 /// call).
 pub fn effective_tier(reg: &Registry, inv: &Invocation) -> Tier {
-    let inner = inv
-        .spec
+    let inner = scheduled(reg, inv).map(|s| s.tier).max();
+    inner.map_or(inv.spec.tier, |t| t.max(inv.spec.tier))
+}
+
+/// The commands that `inv`'s command arguments run (`/after 1h /mem`:
+/// `mem`), those the registry knows.
+pub fn scheduled<'r>(
+    reg: &'r Registry,
+    inv: &'r Invocation,
+) -> impl Iterator<Item = &'r klib::registry::Spec> + 'r {
+    inv.spec
         .args
         .iter()
         .zip(&inv.values)
-        .filter_map(|(a, v)| match (a.kind, v) {
+        .filter_map(move |(a, v)| match (a.kind, v) {
             (Kind::Command, Some(Value::Str(line))) => {
                 let name = line.trim_start().trim_start_matches('/');
                 let name = name.split_whitespace().next().unwrap_or("");
-                reg.find(name, false).map(|s| s.tier)
+                reg.find(name, false)
             }
             _ => None,
         })
-        .max();
-    inner.map_or(inv.spec.tier, |t| t.max(inv.spec.tier))
 }
 
 /// One call of a message, as the agent handled it.
