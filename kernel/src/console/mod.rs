@@ -110,16 +110,28 @@ fn since_key() -> core::time::Duration {
     crate::time::uptime().saturating_sub(at)
 }
 
-/// Whether a key edited the line during the read-ahead step in progress.
-static EDITED_IN_STEP: AtomicBool = AtomicBool::new(false);
+/// Whether the read-ahead step in progress reads the whole line (its last
+/// word and the assistant header too), not only what the next keys cannot
+/// change.
+static STEP_WHOLE: AtomicBool = AtomicBool::new(false);
+/// Whether a key typed during the read-ahead step in progress may have
+/// changed what it reads: any key during a whole-line step, and during
+/// another one any key but a character added at the end of the line.
+static STEP_CHANGED: AtomicBool = AtomicBool::new(false);
+
+/// Says what the read-ahead step about to run reads (see [`STEP_WHOLE`]).
+pub fn reading_ahead(whole: bool) {
+    STEP_WHOLE.store(whole, Ordering::Relaxed);
+}
 
 /// Asked before every layer of a step that reads the message ahead (see
 /// [`read_line_with`]): echoes the keys typed meanwhile that only edit
 /// the line (printable ASCII, backspace), and says to stop for any other
 /// (Ctrl-C, an escape sequence, other text), when another taker waits for
 /// the model, or when text waits to be shown above the prompt (a
-/// reminder). Enter stops it only if the line changed during the step:
-/// else the step reads tokens of the very message sent, and ends first.
+/// reminder). Enter stops it only if a key may have changed what it reads
+/// ([`STEP_CHANGED`]): else the step reads tokens of the very message
+/// sent, and ends first.
 pub fn keys_while_reading_ahead() -> bool {
     if crate::shell::others_wait() || ABOVE.try_lock().is_none_or(|a| !a.is_empty()) {
         return true;
@@ -137,12 +149,15 @@ pub fn keys_while_reading_ahead() -> bool {
             },
         };
         if matches!(b, b'\r' | b'\n') {
-            return EDITED_IN_STEP.load(Ordering::Relaxed);
+            return STEP_CHANGED.load(Ordering::Relaxed);
         }
         if !matches!(b, 0x20..=0x7e | 0x7f | 0x08) {
             return true;
         }
-        EDITED_IN_STEP.store(true, Ordering::Relaxed);
+        let appended = (0x20..=0x7e).contains(&b) && editor.cursor() == editor.line().len();
+        if STEP_WHOLE.load(Ordering::Relaxed) || !appended {
+            STEP_CHANGED.store(true, Ordering::Relaxed);
+        }
         let _ = if serial_first {
             serial::read_byte()
         } else {
@@ -244,7 +259,7 @@ fn read_ahead_step(
 ) -> (MutexGuard<'static, LineEditor>, bool) {
     let line = editor.line();
     drop(editor);
-    EDITED_IN_STEP.store(false, Ordering::Relaxed);
+    STEP_CHANGED.store(false, Ordering::Relaxed);
     let stepped = crate::model::chat::read_ahead(&line, since_key() >= READ_WHOLE_PAUSE);
     (EDITOR.lock(), stepped)
 }

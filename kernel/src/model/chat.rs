@@ -149,18 +149,23 @@ impl Io for ConsoleIo {
     }
 }
 
+/// What [`read_ahead`] last found nothing to do for: the line, whether
+/// typing had paused, and the conversation's state (its tokens, turns and
+/// tokens read ahead). Until one of them changes it does not look again
+/// (planning a message renders and tokenizes it, at every tick).
+static READY_FOR: spin::Mutex<Option<(String, bool, usize, usize, usize)>> =
+    spin::Mutex::new(None);
+
 /// For the console at its prompt, nothing typed for a moment: one step of
 /// reading the message being typed (`line`) ahead
 /// ([`Conversation::prepare`](model_loader::conversation::Conversation::prepare)),
-/// when the model is idle. `settled`: the person has stopped typing, so
-/// the whole line is read, as if Enter came next. Returns whether it fed
-/// anything (or gave way to a key), so that the caller looks at the keys
-/// again before sleeping.
+/// when the model is idle: first what the next keys cannot change, then,
+/// once typing has paused (`settled`), the whole line, as if Enter came
+/// next. Returns whether it fed anything (or gave way to a key), so that
+/// the caller looks at the keys again before sleeping.
 pub fn read_ahead(line: &str, settled: bool) -> bool {
     let text = match klib::registry::classify(line) {
-        // Sent trimmed; while typing, a space at the end says the last
-        // word is complete.
-        klib::registry::Input::Text(t) if settled => t,
+        // While typing, a space at the end says the last word is complete.
         klib::registry::Input::Text(_) => line.trim_start(),
         klib::registry::Input::Empty => "",
         // A command: nothing to read for the model.
@@ -168,8 +173,28 @@ pub fn read_ahead(line: &str, settled: bool) -> bool {
     };
     let stepped = crate::shell::idle_turn(|| {
         super::with(|m| {
-            m.conv
-                .prepare(text, settled, Some(console::keys_while_reading_ahead))
+            let key = (
+                String::from(line),
+                settled,
+                m.conv.tokens().len(),
+                m.conv.turns().len(),
+                m.conv.prepared(),
+            );
+            if READY_FOR.lock().as_ref() == Some(&key) {
+                return Ok(Prepared::Ready);
+            }
+            let hook = Some(console::keys_while_reading_ahead as fn() -> bool);
+            console::reading_ahead(false);
+            let mut r = m.conv.prepare(text, false, hook);
+            if settled && r == Ok(Prepared::Ready) {
+                // Sent trimmed.
+                console::reading_ahead(true);
+                r = m.conv.prepare(text.trim_end(), true, hook);
+            }
+            if r == Ok(Prepared::Ready) {
+                *READY_FOR.lock() = Some(key);
+            }
+            r
         })
     });
     match stepped {
