@@ -30,7 +30,7 @@
 
 mod common;
 
-use common::{bg_task_of, config, data_image, line_with, open_image, NEEDS_IMAGES};
+use common::{bg_task_of, config, data_image, line_with, number_after, open_image, NEEDS_IMAGES};
 use klib::qemu_exit::ExitCode;
 use qemu_tests::images::{env_path, QWEN_PACK_ENV};
 use qemu_tests::machine::COMMAND_TIMEOUT;
@@ -186,12 +186,7 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     let stats = m.command("/stats");
     let ahead = line_with(&stats, "read ahead while typing");
     eprintln!("agent: {ahead}");
-    let n: u32 = ahead
-        .split("(and ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {ahead:?}"));
+    let n: u32 = number_after(ahead, "(and ");
     assert!(n >= 4, "{ahead}");
     let cat = m.command("/cat old.txt");
     assert!(cat.contains("old draft"), "declined, yet:\n{cat}");
@@ -224,12 +219,7 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     let text = m.text();
     let lent = line_with(&text[from..], "steps while you decided");
     eprintln!("agent: {lent}");
-    let steps: u32 = lent
-        .split("took ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {lent:?}"));
+    let steps: u32 = number_after(lent, "took ");
     assert!(steps >= 1, "{lent}");
     let killed = m.command(&format!("/kill t{bg}"));
     assert!(killed.contains(&format!("killed task t{bg}")), "{killed}");

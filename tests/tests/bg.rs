@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bg_task_of as task_of, config, line_with};
+use common::{bg_task_of as task_of, config, line_with, number_after};
 use qemu_tests::images::{env_path, SMOLLM2_PACK_ENV};
 use qemu_tests::{Firmware, Machine, PROMPT};
 use std::time::{Duration, Instant};
@@ -17,8 +17,7 @@ const TIMEOUT: Duration = Duration::from_secs(240);
 /// The seconds in `first token after X s`.
 fn first_token_s(reply: &str) -> f64 {
     let line = line_with(reply, "first token after");
-    let s = line.split("first token after ").nth(1).unwrap();
-    s.split(' ').next().unwrap().parse().unwrap()
+    number_after(line, "first token after ")
 }
 
 /// Waits until the whole output from byte `from` on contains `needle`
@@ -163,12 +162,7 @@ fn bg_request_finishes_beside_a_foreground_reply_and_is_killed_quickly() {
     let out = m.command(&format!("/kill t{id}"));
     let host_s = t0.elapsed().as_secs_f64();
     let line = line_with(&out, &format!("killed task t{id} (bg): it ended "));
-    let ms: f64 = line
-        .split("it ended ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no time in {line:?}"));
+    let ms: f64 = number_after(line, "it ended ");
     eprintln!("/kill t{id}: ended {ms} ms after /kill ({host_s:.2} s on the host)");
     assert!(ms < 1000.0, "{line}");
     wait_in_text(&mut m, 0, &format!("bg t{id} stopped by /kill after"));

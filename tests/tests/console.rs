@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{config, kib_values, line_with, NEEDS_IMAGES};
+use common::{config, kib_values, line_with, number_after, NEEDS_IMAGES};
 use klib::qemu_exit::ExitCode;
 use qemu_tests::machine::COMMAND_TIMEOUT;
 use qemu_tests::{Firmware, Machine};
@@ -179,13 +179,7 @@ fn date_secs(line: &str) -> i64 {
 }
 
 fn uptime_secs(answer: &str) -> f64 {
-    let line = line_with(answer, "uptime:");
-    line["uptime:".len()..]
-        .trim()
-        .split(' ')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad uptime line {line:?}"))
+    number_after(line_with(answer, "uptime:"), "uptime:")
 }
 
 fn thread_sleep(d: Duration) {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{config, line_with, ps, NEEDS_IMAGES};
+use common::{config, line_with, number_after, ps, NEEDS_IMAGES};
 use qemu_tests::{Firmware, Machine, PROMPT};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -131,12 +131,7 @@ fn two_spinning_tasks_share_cpu0_and_die_when_killed() {
     m.send(b"\x03");
     let out = m.answer(TIMEOUT);
     let line = line_with(&out, "interrupted by Ctrl-C");
-    let ms: f64 = line
-        .split(", ")
-        .nth(1)
-        .and_then(|r| r.split(" ms after the key").next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no 'N ms after the key' in {line:?}"));
+    let ms: f64 = number_after(line, ", ");
     eprintln!("sched: Ctrl-C stopped /test-stream {ms} ms after the key");
     assert!(ms < 1000.0, "{line}");
 

@@ -764,8 +764,11 @@ impl<'g, 't> CallDecoder<'g, 't> {
         // `uptime` at 0.91, `time` at 0.07, an alias of `date`, "the
         // current date and time of day").
         if let Some((t, ..)) = best {
-            let described: Vec<usize> =
-                self.name_scores.iter().map(|s| self.described(s.0)).collect();
+            let described: Vec<usize> = self
+                .name_scores
+                .iter()
+                .map(|s| self.described(s.0))
+                .collect();
             let top = described.iter().copied().max().unwrap_or(0);
             let mut at_top = described.iter().enumerate().filter(|&(_, &n)| n == top);
             if let (Some((i, _)), None) = (at_top.next(), at_top.next()) {

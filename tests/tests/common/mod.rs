@@ -43,14 +43,21 @@ pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
 }
 
+/// The number written right after `marker` in `line` (up to the next
+/// space), e.g. `number_after(line, "first token after ")` in "first
+/// token after 2.5 s". Panics with the line when there is none.
+#[allow(dead_code)]
+pub fn number_after<T: std::str::FromStr>(line: &str, marker: &str) -> T {
+    line.split_once(marker)
+        .and_then(|(_, rest)| rest.trim_start().split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {marker:?} in {line:?}"))
+}
+
 /// The task number in `/bg`'s `bg tN: answering in the background`.
 pub fn bg_task_of(out: &str) -> u32 {
     let line = line_with(out, "answering in the background");
-    let n = line
-        .strip_prefix("bg t")
-        .and_then(|r| r.split(':').next())
-        .and_then(|n| n.parse().ok());
-    n.unwrap_or_else(|| panic!("no task number in {line:?}"))
+    number_after(line.split(':').next().unwrap_or(line), "bg t")
 }
 
 /// The numbers written as `(N KiB)` in `line`, in order.
