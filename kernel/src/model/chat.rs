@@ -149,13 +149,6 @@ impl Io for ConsoleIo {
     }
 }
 
-/// What [`read_ahead`] last found nothing to do for: the line, whether
-/// typing had paused, and the conversation's state (its tokens, turns and
-/// tokens read ahead). Until one of them changes it does not look again
-/// (planning a message renders and tokenizes it, at every tick).
-static READY_FOR: spin::Mutex<Option<(String, bool, usize, usize, usize)>> =
-    spin::Mutex::new(None);
-
 /// For the console at its prompt, nothing typed for a moment: one step of
 /// reading the message being typed (`line`) ahead
 /// ([`Conversation::prepare`](model_loader::conversation::Conversation::prepare)),
@@ -173,16 +166,7 @@ pub fn read_ahead(line: &str, settled: bool) -> bool {
     };
     let stepped = crate::shell::idle_turn(|| {
         super::with(|m| {
-            let key = (
-                String::from(line),
-                settled,
-                m.conv.tokens().len(),
-                m.conv.turns().len(),
-                m.conv.prepared(),
-            );
-            if READY_FOR.lock().as_ref() == Some(&key) {
-                return Ok(Prepared::Ready);
-            }
+            // (A text found ready costs nothing to ask about again.)
             let hook = Some(console::keys_while_reading_ahead as fn() -> bool);
             console::reading_ahead(false);
             let mut r = m.conv.prepare(text, false, hook);
@@ -190,9 +174,6 @@ pub fn read_ahead(line: &str, settled: bool) -> bool {
                 // Sent trimmed.
                 console::reading_ahead(true);
                 r = m.conv.prepare(text.trim_end(), true, hook);
-            }
-            if r == Ok(Prepared::Ready) {
-                *READY_FOR.lock() = Some(key);
             }
             r
         })

@@ -42,6 +42,10 @@ pub enum Prepared {
     Fed(usize),
 }
 
+/// Texts remembered as prepared ([`Conversation::prepare`]): the part of
+/// the line typed so far and the whole line.
+const READY_TEXTS: usize = 2;
+
 /// Length of the common prefix of `a` and `b`.
 fn common(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
@@ -63,11 +67,24 @@ impl Conversation<'_, '_> {
         whole: bool,
         give_way: Option<fn() -> bool>,
     ) -> Result<Prepared, ConvError> {
+        if self.ready_for.iter().any(|(t, w)| t == typed && *w == whole) {
+            return Ok(Prepared::Ready);
+        }
         if let Some(f) = give_way {
             self.session.set_stop(f);
         }
         let r = self.prepare_step(typed, whole);
         self.session.clear_stop();
+        match r {
+            Ok(Prepared::Ready) => {
+                // The stable part and the whole line: two texts at most.
+                if self.ready_for.len() == READY_TEXTS {
+                    self.ready_for.remove(0);
+                }
+                self.ready_for.push((String::from(typed), whole));
+            }
+            _ => self.ready_for.clear(),
+        }
         r
     }
 
@@ -179,6 +196,7 @@ impl Conversation<'_, '_> {
         }
         self.spec.clear();
         self.spec_logits = false;
+        self.ready_for.clear();
         keep
     }
 
@@ -189,6 +207,7 @@ impl Conversation<'_, '_> {
             self.spec.clear();
         }
         self.spec_logits = false;
+        self.ready_for.clear();
     }
 
     /// Tokens prepared for the next message so far.

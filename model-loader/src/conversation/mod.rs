@@ -313,6 +313,11 @@ pub struct Conversation<'m, 'a> {
     /// Whether tokens were fed ahead since the last reply (the session's
     /// logits may then not be those of the cache's last token).
     ahead: bool,
+    /// The texts (and `whole`) for which [`Conversation::prepare`] last
+    /// found nothing more to do, until the conversation or what was
+    /// prepared changes: asking again costs nothing (planning a message
+    /// renders and tokenizes it, and the console asks at every tick).
+    ready_for: Vec<(String, bool)>,
     turns: Vec<Turn>,
     sampler: Sampler,
     max_reply: usize,
@@ -356,6 +361,7 @@ impl<'m, 'a> Conversation<'m, 'a> {
             spec: Vec::new(),
             spec_logits: false,
             ahead: false,
+            ready_for: Vec::new(),
             turns: Vec::new(),
             sampler: Sampler::new(opts.sampler),
             max_reply: opts.max_reply_tokens.max(1),

@@ -913,6 +913,39 @@ mod ahead {
         assert_cache_matches_tokens(&mut c);
     }
 
+    /// A text found ready is not planned again at every tick, but only as
+    /// long as nothing changes: after a reply, a flush or a reset, the same
+    /// text is the next message's and is read again.
+    #[test]
+    fn ready_holds_only_while_nothing_changes() {
+        let t = tiny_model();
+        let mut c = conv(t, opts(512, 8), None);
+        let mut io = TestIo::default();
+        c.reply("Hello", &mut io).unwrap();
+        let fed = |c: &mut Conversation<'_, '_>| {
+            matches!(c.prepare("Same words", true, None), Ok(Prepared::Fed(_)))
+        };
+        prepare_all(&mut c, "Same words ", false);
+        prepare_all(&mut c, "Same words", true);
+        assert_eq!(c.prepare("Same words ", false, None), Ok(Prepared::Ready));
+        assert_eq!(c.prepare("Same words", true, None), Ok(Prepared::Ready));
+        c.reply("Same words", &mut io).unwrap();
+        assert!(fed(&mut c));
+        prepare_all(&mut c, "Same words", true);
+        c.flush().unwrap();
+        assert!(fed(&mut c));
+        prepare_all(&mut c, "Same words", true);
+        c.reset();
+        assert!(fed(&mut c));
+        // Another text while one is remembered.
+        prepare_all(&mut c, "Same words", true);
+        assert!(matches!(
+            c.prepare("Other words", true, None),
+            Ok(Prepared::Fed(_))
+        ));
+        assert_cache_matches_tokens(&mut c);
+    }
+
     #[test]
     fn a_message_that_needs_a_rebuild_is_not_read_ahead() {
         let t = tiny_model();
