@@ -3,6 +3,8 @@
 //! on a data disk so that file effects are real. One machine (2 vCPUs)
 //! takes every request, and each effect is checked afterwards with the
 //! person's own commands:
+//! - a question about the machine runs `/date` and is answered in a
+//!   sentence that uses the result, to the end of the message;
 //! - a note is written and then found by `/cat`;
 //! - a reminder is set and fires;
 //! - `rm` asks: "n" keeps the file, "y" deletes it (the first time typed
@@ -19,14 +21,14 @@
 //! depend on a timing pick. Weights are read at boot (eager), so that
 //! the request timings do not include reading the disk.
 //!
-//! KNOWN MODEL BEHAVIOUR: after a command's result Qwen does not answer
-//! but proposes more calls, nearly always the same one again (the agent
-//! then skips it and ends the message; `cargo xtask eval agent --follow`),
-//! sometimes a different one. Each request is therefore ended with Ctrl-C
-//! once its first call's effect is seen (or its question answered), which
-//! keeps the test short and checks that Ctrl-C cancels a request (or does
-//! nothing harmful at the prompt when the message has ended); the first
-//! call and its effect are checked.
+//! After a result the model answers in a sentence (the tool-response turn
+//! asks for one, and a repeat of the call is chosen again as an answer;
+//! `cargo xtask eval agent --follow`), sometimes after a different second
+//! call. The first request runs to its end; the others are ended with
+//! Ctrl-C once their first call's effect is seen (or their question
+//! answered), which keeps the test short and checks that Ctrl-C cancels a
+//! request (or does nothing harmful at the prompt when the message has
+//! ended); the first call and its effect are checked.
 
 mod common;
 
@@ -69,6 +71,44 @@ fn send_request(m: &mut Machine, request: &str, typed: bool) {
         m.send(request.as_bytes());
     }
     m.send(b"\r");
+}
+
+/// "What time is it?": `/date` runs without asking, then the model answers
+/// in a sentence that uses the result (a word or number of the date line),
+/// and the message ends by itself.
+fn answered(m: &mut Machine) {
+    send_request(m, "What time is it?", false);
+    let shown = m.wait_for(" UTC (", REQUEST_TIMEOUT);
+    let t0 = std::time::Instant::now();
+    let rest = m.wait_for(PROMPT, REQUEST_TIMEOUT);
+    let answer_s = t0.elapsed().as_secs_f64();
+    let out = format!("{shown}{rest}");
+    assert_eq!(out.matches('\u{2192}').count(), 1, "{out}");
+    assert!(out.contains("\u{2192} /date ("), "{out}");
+    assert!(!out.contains("[y/N]") && !out.contains("not run"), "{out}");
+    let date = line_with(&out, " UTC (");
+    let after = &out[out.find(date).unwrap() + date.len()..];
+    let answer: Vec<&str> = after
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains("tok/s"))
+        .collect();
+    let answer = answer.join(" ");
+    eprintln!(
+        "agent: \"What time is it?\" -> /date -> {answer:?}, {answer_s:.1} s after the result"
+    );
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| w.len() >= 2)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let said = words(&answer);
+    assert!(said.len() >= 3, "no sentence after the result:\n{out}");
+    assert!(
+        words(date).iter().any(|w| said.contains(w)),
+        "the answer uses nothing of {date:?}:\n{out}"
+    );
 }
 
 /// Sends `request`, which must first propose `call` and run it without
@@ -145,7 +185,12 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     // So was the name prior measured for it (not measured at boot).
     assert!(boot.contains("name prior from the pack"), "{boot}");
 
+    // A question about the machine: the call, its result, and the model's
+    // sentence about it, to the end of the message (no Ctrl-C).
+    answered(&mut m);
+
     // A note: written without asking (a new file), then found by /cat.
+    m.command("/reset");
     runs(
         &mut m,
         "Write 'buy milk' to shopping.txt",

@@ -191,6 +191,9 @@ struct Tally {
     /// a call that was skipped (a repeat, or past the limit).
     called: usize,
     answered: usize,
+    /// Of `answered`: the answer was chosen again in place of a repeated
+    /// call.
+    instead: usize,
     repeated: usize,
 }
 
@@ -335,6 +338,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
                 let answered = !out.text.trim().is_empty();
                 t.called += 1;
                 t.answered += answered as usize;
+                t.instead += out.answered_instead as usize;
                 t.repeated += repeated as usize;
                 eprintln!(
                     "follow [{}] {:?}: {} -> {}",
@@ -344,7 +348,15 @@ pub fn main(args: Vec<String>) -> Result<()> {
                     if !out.skipped.is_empty() {
                         format!("skipped {}", out.skipped.join(" ; "))
                     } else if answered {
-                        format!("answer {:?}", out.text.chars().take(80).collect::<String>())
+                        format!(
+                            "answer{} {:?}",
+                            if out.answered_instead {
+                                " (in place of a repeat)"
+                            } else {
+                                ""
+                            },
+                            out.text.chars().take(80).collect::<String>()
+                        )
                     } else {
                         "no answer".into()
                     }
@@ -467,19 +479,26 @@ pub fn main(args: Vec<String>) -> Result<()> {
             unwanted_destructive: a.unwanted_destructive + b.unwanted_destructive,
             called: a.called + b.called,
             answered: a.answered + b.answered,
+            instead: a.instead + b.instead,
             repeated: a.repeated + b.repeated,
         })
     });
     if follow {
         for (c, t, _) in &tables {
-            let all = t.values().fold((0, 0, 0), |a, b| {
-                (a.0 + b.called, a.1 + b.answered, a.2 + b.repeated)
+            let all = t.values().fold((0, 0, 0, 0), |a, b| {
+                (
+                    a.0 + b.called,
+                    a.1 + b.answered,
+                    a.2 + b.repeated,
+                    a.3 + b.instead,
+                )
             });
             println!(
-                "\nAfter a result ({}): {} of {} messages with a call ended with a text answer; {} ended at a skipped call (a repeat of one of its calls, or past the limit).",
+                "\nAfter a result ({}): {} of {} messages with a call ended with a text answer ({} of them chosen in place of a repeated call); {} ended at a skipped call (a repeat of one of its calls, or past the limit).",
                 if *c { "grammar" } else { "no grammar" },
                 all.1,
                 all.0,
+                all.3,
                 all.2
             );
         }

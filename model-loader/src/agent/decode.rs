@@ -283,6 +283,10 @@ pub struct CallDecoder<'g, 't> {
     /// another shares: what a command that runs one (`after`, `every`)
     /// adds to its own match.
     asked_inner: usize,
+    /// The calls the message made already ([`CallDecoder::after_calls`]).
+    earlier: Vec<String>,
+    /// A repeat of one of `earlier` was chosen again as an answer.
+    answered_instead: bool,
 }
 
 impl<'g, 't> CallDecoder<'g, 't> {
@@ -307,7 +311,25 @@ impl<'g, 't> CallDecoder<'g, 't> {
             file_named: false,
             asked: Vec::new(),
             asked_inner: 0,
+            earlier: Vec::new(),
+            answered_instead: false,
         }
+    }
+
+    /// The message made these calls already (their JSON text, as
+    /// [`CallOutcome::Call`] gave it): a reply that repeats one of them
+    /// exactly is chosen again as a plain answer. After a command's
+    /// result the model nearly always proposes the same call again
+    /// instead of answering.
+    pub fn after_calls<'c>(mut self, calls: impl IntoIterator<Item = &'c str>) -> Self {
+        self.earlier = calls.into_iter().map(String::from).collect();
+        self
+    }
+
+    /// Whether the reply repeated a call of the message and was chosen
+    /// again as a plain answer ([`CallDecoder::after_calls`]).
+    pub fn answered_instead(&self) -> bool {
+        self.answered_instead
     }
 
     /// Without the grammar: calls decoded greedily as the model writes them.
@@ -842,6 +864,17 @@ impl<'g, 't> CallDecoder<'g, 't> {
         !self.no_calls && t.trim().is_empty()
     }
 
+    /// Whether the reply is a complete call that repeats one the message
+    /// made already.
+    fn repeats(&self) -> bool {
+        self.mode == Mode::Done
+            && !self.no_calls
+            && match self.outcome() {
+                CallOutcome::Call(c) => self.earlier.contains(&c),
+                _ => false,
+            }
+    }
+
     /// Abandons the call: the reply starts again, as plain text.
     fn restart(&mut self) -> Step {
         self.mode = Mode::Free;
@@ -976,6 +1009,21 @@ impl Decoder for CallDecoder<'_, '_> {
     }
 
     fn next(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
+        let step = self.choose(logits, history, sampler);
+        if self.repeats() {
+            // Its tokens are not fed: the reply starts again as an answer.
+            let abandoned = self.abandoned;
+            let step = self.restart();
+            self.abandoned = abandoned;
+            self.answered_instead = true;
+            return step;
+        }
+        step
+    }
+}
+
+impl CallDecoder<'_, '_> {
+    fn choose(&mut self, logits: &[f32], history: &[u32], sampler: &mut Sampler) -> Step {
         match self.mode {
             Mode::Done => Step::End,
             Mode::Free => self.free_step(logits, history, sampler),

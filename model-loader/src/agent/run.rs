@@ -8,12 +8,15 @@
 //!                           tool-response turn ─► reply ─► ... (≤ 4 calls)
 //! ```
 //!
-//! A call that repeats an earlier call of the same message, or comes
-//! after [`MAX_CALLS`] calls, is not run: it is shown and audited as
-//! skipped, and the message ends there. (Qwen2.5-Coder-0.5B nearly always
-//! repeats its call after a result instead of answering; asked to answer
-//! in text only, it echoes the result as JSON. `cargo xtask eval agent
-//! --follow` measures this.) A call with a path, time or id the person
+//! After a result, Qwen2.5-Coder-0.5B nearly always proposes the same
+//! call again instead of answering. A reply that repeats a call of the
+//! message exactly is therefore chosen again from its start as a plain
+//! answer, which may not open a call ([`CallDecoder::after_calls`]): the
+//! model's sentence about the result. A call that repeats an earlier one
+//! otherwise (the same command written differently), or comes after
+//! [`MAX_CALLS`] calls, is not run: it is shown and audited as skipped,
+//! and the message ends there. `cargo xtask eval agent --follow`
+//! measures both. A call with a path, time or id the person
 //! never mentioned is not run either: the person is asked back
 //! ([`ground`]).
 //!
@@ -194,6 +197,9 @@ pub struct Outcome {
     /// Tokens of the message read ahead while the person typed it
     /// (`Conversation::prepare`).
     pub prepared: usize,
+    /// The last reply repeated a call and was chosen again as the answer
+    /// ([`CallDecoder::after_calls`]).
+    pub answered_instead: bool,
 }
 
 /// The agent of a conversation: the registry's grammar and tool format.
@@ -296,7 +302,8 @@ impl Agent {
             let mut dec = CallDecoder::new(&mut self.grammar, tok)
                 .explained()
                 .file_named(file_named)
-                .asked(user);
+                .asked(user)
+                .after_calls(out.calls.iter().map(|c| c.raw.as_str()));
             if !self.constrained {
                 dec = dec.unconstrained();
             } else if untrusted {
@@ -315,6 +322,7 @@ impl Agent {
             self.trace.append(&mut dec.trace);
             self.name_scores.append(&mut dec.name_scores);
             self.abandoned |= dec.abandoned();
+            out.answered_instead = dec.answered_instead();
             let outcome = dec.outcome();
             if stats.stop == Stop::Interrupted {
                 out.cancelled = true;

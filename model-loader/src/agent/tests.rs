@@ -8,9 +8,18 @@ const HERMES_EXPECTED: &str = include_str!("testdata/hermes_expected.txt");
 
 /// The conversation of `testdata/render_hermes.py`, rendered our way
 /// (system prompt with the tool section, a call turn, a tool response as
-/// a user turn), equals the real template's rendering byte for byte.
+/// a user turn), equals the real template's rendering byte for byte, but
+/// for one line of ours after the tool response: the request to answer
+/// from it ([`prompt::ANSWER_REQUEST`]).
 #[test]
 fn hermes_rendering_is_byte_exact() {
+    let expected = HERMES_EXPECTED.replacen(
+        "</tool_response><|im_end|>",
+        &alloc::format!("</tool_response>\n{}<|im_end|>", prompt::ANSWER_REQUEST),
+        1,
+    );
+    assert_ne!(expected, HERMES_EXPECTED);
+    let expected = expected.as_str();
     assert_eq!(ToolFormat::for_template(QWEN_TEMPLATE), ToolFormat::Hermes);
     let t = ChatTemplate::detect(QWEN_TEMPLATE).unwrap();
     let sys = system_prompt(ToolFormat::Hermes, "SYSTEM PROMPT", REG.for_model());
@@ -30,16 +39,16 @@ fn hermes_rendering_is_byte_exact() {
         Message::user("thanks"),
     ];
     let ours = t.render(&msgs, true);
-    if ours != HERMES_EXPECTED {
+    if ours != expected {
         let at = ours
             .bytes()
-            .zip(HERMES_EXPECTED.bytes())
+            .zip(expected.bytes())
             .take_while(|(a, b)| a == b)
             .count();
         panic!(
             "differs at byte {at}: ours {:?} / expected {:?}",
             &ours[at.saturating_sub(40)..(at + 40).min(ours.len())],
-            &HERMES_EXPECTED[at.saturating_sub(40)..(at + 40).min(HERMES_EXPECTED.len())]
+            &expected[at.saturating_sub(40)..(at + 40).min(expected.len())]
         );
     }
 }
@@ -553,5 +562,82 @@ mod described {
         );
         // A token that may start several commands says nothing.
         assert_eq!(score("What's the date?", "d"), 0);
+    }
+}
+
+/// A reply that repeats a call of the message is chosen again as a plain
+/// answer (`CallDecoder::after_calls`).
+mod repeated_calls {
+    use super::super::decode::{CallDecoder, CallOutcome, Grammar};
+    use super::REG;
+    use crate::conversation::{Decoder, Step};
+    use crate::gguf::Gguf;
+    use crate::sampler::Sampler;
+    use crate::tokenizer::Tokenizer;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    static VOCAB: &[u8] = include_bytes!("../../data/ggml-vocab-gpt-2.gguf");
+    const DATE: &str = r#"{"name": "date", "arguments": {}}"#;
+
+    /// Logits that make `t` the most likely token, and `second` the next.
+    fn logits(tok: &Tokenizer, t: u32, second: Option<u32>) -> Vec<f32> {
+        let mut l = vec![0.0; tok.vocab_size()];
+        l[t as usize] = 10.0;
+        if let Some(s) = second {
+            l[s as usize] = 5.0;
+        }
+        l
+    }
+
+    /// Runs `dec` as a model that wants to write `text`: at each step the
+    /// first token of what is left is the most likely. Returns the bytes
+    /// chosen, and the step that ended it (End, Restart, or the last
+    /// tokens when the decoder said it was finished).
+    fn write(dec: &mut CallDecoder<'_, '_>, tok: &Tokenizer, text: &str) -> (Vec<u8>, Step) {
+        let mut out: Vec<u8> = Vec::new();
+        let mut sampler = Sampler::greedy();
+        for _ in 0..100 {
+            let rest = core::str::from_utf8(&text.as_bytes()[out.len()..]).unwrap();
+            let want = tok.encode(rest, false, false)[0];
+            let step = dec.next(&logits(tok, want, None), &[], &mut sampler);
+            let Step::Tokens(ts) = &step else {
+                return (out, step);
+            };
+            for &t in ts {
+                out.extend_from_slice(tok.token_bytes(t).unwrap());
+            }
+            if dec.finished() {
+                return (out, step);
+            }
+        }
+        panic!("no end");
+    }
+
+    #[test]
+    fn a_repeated_call_is_answered_instead() {
+        let g = Gguf::parse(VOCAB).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let mut gr = Grammar::new(&tok, REG.for_model());
+        // A new call is a call.
+        let mut dec =
+            CallDecoder::new(&mut gr, &tok).after_calls(["{\"name\": \"ls\", \"arguments\": {}}"]);
+        let (bytes, _) = write(&mut dec, &tok, DATE);
+        assert_eq!(bytes, DATE.as_bytes());
+        assert_eq!(dec.outcome(), CallOutcome::Call(DATE.into()));
+        assert!(!dec.answered_instead());
+        // The same call again: the reply starts over, as an answer.
+        let mut dec = CallDecoder::new(&mut gr, &tok).after_calls([DATE]);
+        let (_, step) = write(&mut dec, &tok, DATE);
+        assert_eq!(step, Step::Restart);
+        assert!(dec.answered_instead());
+        assert_eq!(dec.outcome(), CallOutcome::None);
+        // Its first token may not open a call, even when the model
+        // prefers one.
+        let brace = tok.encode("{", false, false)[0];
+        let the = tok.encode("The", false, false)[0];
+        let step = dec.next(&logits(&tok, brace, Some(the)), &[], &mut Sampler::greedy());
+        assert_eq!(step, Step::Tokens(vec![the]));
+        assert!(!dec.in_call());
     }
 }

@@ -67,7 +67,11 @@ impl Conversation<'_, '_> {
         whole: bool,
         give_way: Option<fn() -> bool>,
     ) -> Result<Prepared, ConvError> {
-        if self.ready_for.iter().any(|(t, w)| t == typed && *w == whole) {
+        if self
+            .ready_for
+            .iter()
+            .any(|(t, w)| t == typed && *w == whole)
+        {
             return Ok(Prepared::Ready);
         }
         if let Some(f) = give_way {
