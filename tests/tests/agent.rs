@@ -5,6 +5,7 @@
 //! person's own commands:
 //! - a question about the machine runs `/date` and is answered in a
 //!   sentence that uses the result, to the end of the message;
+//! - the model's own `/model` call runs while it is answering;
 //! - a note is written and then found by `/cat`;
 //! - a reminder is set and fires;
 //! - `rm` asks: "n" keeps the file, "y" deletes it (the first time typed
@@ -188,6 +189,18 @@ fn the_model_drives_files_jobs_and_power_with_confirmation_and_audit() {
     // A question about the machine: the call, its result, and the model's
     // sentence about it, to the end of the message (no Ctrl-C).
     answered(&mut m);
+
+    // The model's own `/model` call runs, though the model is busy
+    // answering: it gets the report kept as the message began.
+    m.command("/reset");
+    let out = runs(
+        &mut m,
+        "What model is loaded and how much memory does it use?",
+        "/model",
+        "memory:   ",
+    );
+    assert!(out.contains("model:    qwen"), "{out}");
+    assert!(!out.contains("busy"), "{out}");
 
     // A note: written without asking (a new file), then found by /cat.
     m.command("/reset");

@@ -202,7 +202,8 @@ pub fn user_line(text: &str, entered: Duration) {
         io.started = entered;
         let started = entered;
         let mut os = crate::agent::KernelOs { started };
-        match m.agent.handle(&mut m.conv, text, &mut io, &mut os) {
+        let handled = super::answering(m, |m| m.agent.handle(&mut m.conv, text, &mut io, &mut os));
+        match handled {
             Ok(outcome) => {
                 io.newline();
                 if outcome.cancelled {

@@ -41,59 +41,85 @@ fn on_model(f: impl FnOnce(&mut super::Loaded) -> Result) -> Result {
     super::with(f)?
 }
 
+/// What `/model` shows of `m`.
+pub fn model_text(m: &super::Loaded) -> String {
+    let mut t = m.conv.model_report(&m.name);
+    if !t.ends_with('\n') {
+        t.push('\n');
+    }
+    let f = &m.facts;
+    t += &format!(
+        "source:   {} on the {} ({}), weights {}\n",
+        f.kind,
+        f.medium,
+        Bytes(f.gguf_len),
+        f.mode
+    );
+    let read = if f.bytes_read > 0 {
+        format!(
+            ", {} read at {:.0} MB/s",
+            Bytes(f.bytes_read),
+            f.bytes_read as f64 / 1e6 / f.load.as_secs_f64().max(1e-6)
+        )
+    } else {
+        String::new()
+    };
+    t += &format!(
+        "load:     weights {:.2} s{read}; tokenizer {:.2} s; ready {:.1} s after boot\n",
+        f.load.as_secs_f64(),
+        f.tokenizer.as_secs_f64(),
+        f.ready_at.as_secs_f64()
+    );
+    if let Some(r) = m.region {
+        t += &format!(
+            "mapping:  {} of {} in memory, {} page faults served (2 MiB chunks)\n",
+            Bytes(r.filled_bytes()),
+            Bytes(r.size()),
+            r.faults()
+        );
+    }
+    t += &format!(
+        "backend:  {} ({})\n",
+        m.conv.backend().name,
+        f.backend_choice
+    );
+    let fs = frame::stats();
+    let hs = heap::stats();
+    t += &format!(
+        "memory:   {} of {} in use (heap {}), {} free\n",
+        Bytes(fs.usable - fs.free),
+        Bytes(fs.usable),
+        Bytes(hs.used),
+        Bytes(fs.free)
+    );
+    t
+}
+
+/// The model's report from `report`, or, while the model answers a
+/// message (its own call), the one kept as that message began.
+fn report(
+    out: &mut Output,
+    report: impl FnOnce(&mut super::Loaded) -> String,
+    kept: impl FnOnce(&super::AtMessageStart) -> String,
+) -> Result {
+    let text = match super::with(report) {
+        Ok(t) => t,
+        Err(busy) => super::at_message_start(kept).ok_or(busy)?,
+    };
+    out!(out, "{text}");
+    Ok(())
+}
+
 pub fn cmd_model(_: &Invocation, out: &mut Output) -> Result {
-    on_model(|m| {
-        out!(out, "{}", m.conv.model_report(&m.name));
-        let f = &m.facts;
-        println!(
-            "source:   {} on the {} ({}), weights {}",
-            f.kind,
-            f.medium,
-            Bytes(f.gguf_len),
-            f.mode
-        );
-        let read = if f.bytes_read > 0 {
-            format!(
-                ", {} read at {:.0} MB/s",
-                Bytes(f.bytes_read),
-                f.bytes_read as f64 / 1e6 / f.load.as_secs_f64().max(1e-6)
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "load:     weights {:.2} s{read}; tokenizer {:.2} s; ready {:.1} s after boot",
-            f.load.as_secs_f64(),
-            f.tokenizer.as_secs_f64(),
-            f.ready_at.as_secs_f64()
-        );
-        if let Some(r) = m.region {
-            println!(
-                "mapping:  {} of {} in memory, {} page faults served (2 MiB chunks)",
-                Bytes(r.filled_bytes()),
-                Bytes(r.size()),
-                r.faults()
-            );
-        }
-        println!("backend:  {} ({})", m.conv.backend().name, f.backend_choice);
-        let fs = frame::stats();
-        let hs = heap::stats();
-        println!(
-            "memory:   {} of {} in use (heap {}), {} free",
-            Bytes(fs.usable - fs.free),
-            Bytes(fs.usable),
-            Bytes(hs.used),
-            Bytes(fs.free)
-        );
-        Ok(())
-    })
+    report(out, |m| model_text(m), |k| k.model.clone())
 }
 
 pub fn cmd_stats(_: &Invocation, out: &mut Output) -> Result {
-    on_model(|m| {
-        out!(out, "{}", m.conv.stats_report());
-        Ok(())
-    })
+    report(
+        out,
+        |m| m.conv.stats_report(),
+        |k| format!("{}(as this message began)\n", k.stats),
+    )
 }
 
 pub fn cmd_reset(_: &Invocation, out: &mut Output) -> Result {

@@ -98,6 +98,34 @@ pub fn with<R>(f: impl FnOnce(&mut Loaded) -> R) -> Result<R, String> {
     }
 }
 
+/// What `/model` and `/stats` said as the message being answered began:
+/// the model's own calls of them (and a job's, meanwhile) read these,
+/// since the model itself is busy ([`answering`]).
+pub struct AtMessageStart {
+    pub model: String,
+    pub stats: String,
+}
+
+static AT_MESSAGE_START: Mutex<Option<AtMessageStart>> = Mutex::new(None);
+
+/// Runs `f` (the agent's handling of one message) with the `/model` and
+/// `/stats` reports of `m` kept for the calls made meanwhile.
+pub fn answering<R>(m: &mut Loaded, f: impl FnOnce(&mut Loaded) -> R) -> R {
+    *AT_MESSAGE_START.lock() = Some(AtMessageStart {
+        model: commands::model_text(m),
+        stats: m.conv.stats_report(),
+    });
+    let r = f(m);
+    *AT_MESSAGE_START.lock() = None;
+    r
+}
+
+/// What `pick` takes of the reports kept as the current message began,
+/// if the model is answering one.
+pub fn at_message_start(pick: impl FnOnce(&AtMessageStart) -> String) -> Option<String> {
+    AT_MESSAGE_START.lock().as_ref().map(pick)
+}
+
 fn say(args: core::fmt::Arguments) {
     println!("{} {args}", paint(Style::Cyan, "model:"));
 }
