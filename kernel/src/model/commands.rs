@@ -95,14 +95,14 @@ pub fn model_text(m: &super::Loaded) -> String {
     t
 }
 
-/// The model's report from `report`, or, while the model answers a
-/// message (its own call), the one kept as that message began.
+/// The model's report made by `now`, or, while the model answers a
+/// message (its own call), the one `kept` as that message began.
 fn report(
     out: &mut Output,
-    report: impl FnOnce(&mut super::Loaded) -> String,
+    now: impl FnOnce(&mut super::Loaded) -> String,
     kept: impl FnOnce(&super::AtMessageStart) -> String,
 ) -> Result {
-    let text = match super::with(report) {
+    let text = match super::with(now) {
         Ok(t) => t,
         Err(busy) => super::at_message_start(kept).ok_or(busy)?,
     };
